@@ -1,0 +1,251 @@
+"""Tenants and extensions: naming rules, creation, passwords and sign-in checks."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import UTC
+
+from sqlalchemy import func, update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from portal.auth.passwords import Passwords, generate_password, policy_error
+from portal.models import Extension, Tenant, utcnow
+
+TENANT_CODE = re.compile(r"[a-z][a-z0-9-]{1,31}")
+EXTENSION_NUMBER = re.compile(r"[0-9]{1,16}")
+EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+MAX_USERNAME = 64
+
+
+class AccountError(ValueError):
+    """A mistake in what was asked for; the message is fit to show as is."""
+
+
+@dataclass(frozen=True)
+class Username:
+    number: str
+    tenant_code: str
+
+    def __str__(self) -> str:
+        return f"{self.number}-{self.tenant_code}"
+
+
+@dataclass(frozen=True)
+class Account:
+    """A signed-in extension, as pages show it."""
+
+    id: int
+    number: str
+    name: str
+    email: str | None
+    tenant_code: str
+    tenant_name: str
+    stamp: str
+
+    @property
+    def username(self) -> str:
+        return f"{self.number}-{self.tenant_code}"
+
+
+def parse_username(raw: str) -> Username | None:
+    """`201-WickedSprockets ` → Username("201", "wickedsprockets"); None when malformed."""
+    text = raw.strip()
+    if len(text) > MAX_USERNAME:
+        return None
+    number, _, code = text.partition("-")
+    code = code.lower()
+    if not EXTENSION_NUMBER.fullmatch(number) or not TENANT_CODE.fullmatch(code):
+        return None
+    return Username(number, code)
+
+
+def credential_stamp(extension: Extension) -> str:
+    """Changes whenever the password is set, which signs out every session holding the old one."""
+    changed = extension.password_changed_at
+    if changed.tzinfo is None:  # SQLite hands back naive UTC
+        changed = changed.replace(tzinfo=UTC)
+    return f"{extension.id}:{changed.timestamp():.6f}"
+
+
+def _clean_name(value: str, what: str) -> str:
+    name = " ".join(value.split())
+    if not name:
+        raise AccountError(f"{what} cannot be empty")
+    if len(name) > 200:
+        raise AccountError(f"{what} is longer than 200 characters")
+    if any(unicodedata.category(ch) == "Cc" for ch in name):
+        raise AccountError(f"{what} contains control characters")
+    return name
+
+
+def _clean_email(value: str | None) -> str | None:
+    if value is None or not value.strip():
+        return None
+    email = value.strip()
+    if len(email) > 254 or not EMAIL.fullmatch(email):
+        raise AccountError(f"not an email address: {email!r}")
+    return email
+
+
+async def create_tenant(db: AsyncSession, code: str, name: str) -> Tenant:
+    """Add a tenant; its code is lowercase letters, digits and '-', 2-32, from a letter."""
+    if not TENANT_CODE.fullmatch(code):
+        raise AccountError(
+            f"malformed tenant code {code!r}: use 2-32 lowercase letters, digits and '-', "
+            "starting with a letter"
+        )
+    tenant = Tenant(code=code, name=_clean_name(name, "tenant name"))
+    db.add(tenant)
+    try:
+        await db.commit()
+    except IntegrityError:
+        await db.rollback()
+        raise AccountError(f"tenant {code!r} already exists") from None
+    await db.refresh(tenant)
+    return tenant
+
+
+def parse_extension_code(code: str) -> Username:
+    """Parse `EXT-CODE` as the command line takes it (same rules as the sign-in username)."""
+    username = parse_username(code)
+    if username is None or code != code.strip():
+        raise AccountError(
+            f"malformed extension {code!r}: expected EXTENSION-TENANTCODE, e.g. 201-wickedsprockets"
+        )
+    return username
+
+
+async def _tenant(db: AsyncSession, code: str) -> Tenant:
+    tenant = (await db.exec(select(Tenant).where(Tenant.code == code))).first()
+    if tenant is None:
+        raise AccountError(f"unknown tenant {code!r}")
+    return tenant
+
+
+async def find_extension(db: AsyncSession, username: Username) -> Extension | None:
+    statement = (
+        select(Extension)
+        .join(Tenant, col(Tenant.id) == col(Extension.tenant_id))
+        .where(Tenant.code == username.tenant_code, Extension.number == username.number)
+    )
+    return (await db.exec(statement)).first()
+
+
+async def create_extension(
+    db: AsyncSession,
+    passwords: Passwords,
+    code: str,
+    name: str,
+    *,
+    email: str | None = None,
+    password: str | None = None,
+    min_length: int = 8,
+) -> tuple[Extension, str]:
+    """Add an extension; returns it with its password (generated when none is given)."""
+    username = parse_extension_code(code)
+    clean_name = _clean_name(name, "extension name")
+    clean_email = _clean_email(email)
+    if password is None:
+        password = generate_password()
+    elif reason := policy_error(password, min_length):
+        raise AccountError(f"password refused: {reason}")
+    tenant = await _tenant(db, username.tenant_code)
+    if await find_extension(db, username) is not None:
+        raise AccountError(f"extension {username} already exists")
+    extension = Extension(
+        tenant_id=tenant.id,  # type: ignore[arg-type]
+        number=username.number,
+        name=clean_name,
+        email=clean_email,
+        password_hash=await passwords.hash(password),
+    )
+    db.add(extension)
+    try:
+        await db.commit()
+    except IntegrityError:
+        await db.rollback()
+        raise AccountError(f"extension {username} already exists") from None
+    await db.refresh(extension)
+    return extension, password
+
+
+async def set_password(
+    db: AsyncSession,
+    passwords: Passwords,
+    code: str,
+    password: str | None = None,
+    *,
+    min_length: int = 8,
+) -> str:
+    """Set a new password (generated when none is given); every session of it is signed out."""
+    username = parse_extension_code(code)
+    if password is None:
+        password = generate_password()
+    elif reason := policy_error(password, min_length):
+        raise AccountError(f"password refused: {reason}")
+    await _tenant(db, username.tenant_code)
+    extension = await find_extension(db, username)
+    if extension is None:
+        raise AccountError(f"unknown extension {username}")
+    extension.password_hash = await passwords.hash(password)
+    extension.password_changed_at = utcnow()
+    db.add(extension)
+    await db.commit()
+    return password
+
+
+async def authenticate(
+    db: AsyncSession, passwords: Passwords, raw_username: str, password: str
+) -> Extension | None:
+    """The extension these credentials open, or None; every failure costs one verify."""
+    username = parse_username(raw_username)
+    extension = await find_extension(db, username) if username else None
+    usable = extension is not None and not extension.disabled
+    verdict = await passwords.verify(
+        extension.password_hash if usable and extension else None, password
+    )
+    if not verdict.ok or extension is None:
+        return None
+    if verdict.new_hash:
+        # Parameters changed since this hash was made: upgrade it, without touching the stamp.
+        await db.exec(
+            update(Extension)
+            .where(col(Extension.id) == extension.id)
+            .values(password_hash=verdict.new_hash)
+        )
+        await db.commit()
+    return extension
+
+
+async def load_account(db: AsyncSession, extension_id: int) -> Account | None:
+    """The account for a session, or None when it is gone or disabled."""
+    row = (
+        await db.exec(
+            select(Extension, Tenant)
+            .join(Tenant, col(Tenant.id) == col(Extension.tenant_id))
+            .where(col(Extension.id) == extension_id)
+        )
+    ).first()
+    if row is None:
+        return None
+    extension, tenant = row
+    if extension.disabled:
+        return None
+    return Account(
+        id=extension_id,
+        number=extension.number,
+        name=extension.name,
+        email=extension.email,
+        tenant_code=tenant.code,
+        tenant_name=tenant.name,
+        stamp=credential_stamp(extension),
+    )
+
+
+async def is_empty(db: AsyncSession) -> bool:
+    """Whether no tenant exists yet (the demo seeds one then)."""
+    return not (await db.exec(select(func.count()).select_from(Tenant))).one()

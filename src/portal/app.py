@@ -1,0 +1,109 @@
+"""The application factory: `create_app(settings)`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from redis.asyncio import Redis
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.routing import Mount
+from starlette.staticfiles import StaticFiles
+
+from portal import errors, health, tabs
+from portal.auth import routes as auth_routes
+from portal.auth.passwords import Passwords
+from portal.auth.sessions import DatabaseStore, PortalStore, RedisStore, SessionMiddleware
+from portal.db import make_engine, make_sessionmaker
+from portal.security import BodySizeLimitMiddleware, SecurityHeadersMiddleware
+from portal.services import Clock, Services
+from portal.settings import Settings
+from portal.templating import make_templates
+
+log = logging.getLogger("portal")
+PURGE_INTERVAL_SECONDS = 600
+
+
+def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
+    """Build the portal for `settings`; databases and Redis are opened by its lifespan."""
+    settings.check_serving()
+    clock = clock or Clock()
+    passwords = Passwords(
+        memory_kib=settings.argon2_memory_kib,
+        time_cost=settings.argon2_time_cost,
+        parallelism=settings.argon2_parallelism,
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Services]]:
+        engine = make_engine(settings.database_url)
+        redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
+        store: PortalStore
+        if redis is not None:
+            store = RedisStore(redis, settings.secret_key, settings.redis_prefix, clock=clock)
+        else:
+            store = DatabaseStore(engine, settings.secret_key, clock=clock)
+        portal = Services(
+            settings=settings,
+            engine=engine,
+            sessionmaker=make_sessionmaker(engine),
+            passwords=passwords,
+            store=store,
+            redis=redis,
+            clock=clock,
+        )
+        app.state.services = portal  # for tests and benchmarks that look inside
+        purger = asyncio.create_task(_purge_forever(store)) if redis is None else None
+        try:
+            yield {"services": portal}
+        finally:
+            if purger is not None:
+                purger.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await purger
+            if redis is not None:
+                await redis.aclose()
+            await engine.dispose()
+
+    middleware = [
+        Middleware(SecurityHeadersMiddleware, https=settings.https),
+        Middleware(BodySizeLimitMiddleware),
+        Middleware(
+            SessionMiddleware,
+            idle_seconds=settings.session_idle_seconds,
+            refresh_seconds=settings.session_refresh_seconds,
+            https_only=settings.https,
+            clock=clock,
+        ),
+    ]
+    routes = [
+        *tabs.routes,
+        *auth_routes.routes,
+        *health.routes,
+        Mount("/static", StaticFiles(directory=settings.static_dir), name="static"),
+    ]
+    app = Starlette(
+        routes=routes,
+        middleware=middleware,
+        exception_handlers=errors.exception_handlers,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.templates = make_templates(auto_reload=settings.reload_templates)
+    app.state.passwords = passwords
+    return app
+
+
+async def _purge_forever(store: PortalStore) -> None:
+    assert isinstance(store, DatabaseStore)
+    while True:
+        await asyncio.sleep(PURGE_INTERVAL_SECONDS)
+        try:
+            removed = await store.purge_expired()
+            if removed:
+                log.info("purged %d expired sessions", removed)
+        except Exception:
+            log.exception("purging expired sessions failed")

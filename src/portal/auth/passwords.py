@@ -1,0 +1,90 @@
+"""Password hashing (argon2id, off the event loop), generation and the length policy."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+
+import anyio
+import anyio.to_thread
+from argon2 import PasswordHasher, Type
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+MAX_PASSWORD_LENGTH = 1024
+# Lower-case letters and digits without the look-alikes (0/o, 1/l/i): easy to read out and type.
+_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    ok: bool
+    new_hash: str | None = None  # set when the stored hash used older parameters
+
+
+@dataclass
+class Passwords:
+    """Hashes and verifies in worker threads, at most `concurrency` at a time.
+
+    A burst of sign-ins queues here instead of taking every thread and stalling other requests.
+    """
+
+    memory_kib: int = 19456
+    time_cost: int = 2
+    parallelism: int = 1
+    concurrency: int = 2
+    _hasher: PasswordHasher = field(init=False, repr=False)
+    _limiter: anyio.CapacityLimiter | None = field(default=None, init=False, repr=False)
+    _dummy_hash: str = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._hasher = PasswordHasher(
+            time_cost=self.time_cost,
+            memory_cost=self.memory_kib,
+            parallelism=self.parallelism,
+            type=Type.ID,
+        )
+        # Unknown users are verified against this, so they cost what a real user costs.
+        self._dummy_hash = self._hasher.hash(secrets.token_urlsafe(16))
+
+    @property
+    def limiter(self) -> anyio.CapacityLimiter:
+        if self._limiter is None:
+            self._limiter = anyio.CapacityLimiter(self.concurrency)
+        return self._limiter
+
+    async def hash(self, password: str) -> str:
+        """An argon2id hash of `password`, computed in a worker thread."""
+        return await anyio.to_thread.run_sync(self._hasher.hash, password, limiter=self.limiter)
+
+    async def verify(self, stored_hash: str | None, password: str) -> Verdict:
+        """Check `password` against `stored_hash`; `None` burns the same time and fails."""
+        return await anyio.to_thread.run_sync(
+            self._verify_sync, stored_hash, password, limiter=self.limiter
+        )
+
+    def _verify_sync(self, stored_hash: str | None, password: str) -> Verdict:
+        try:
+            self._hasher.verify(stored_hash or self._dummy_hash, password)
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            return Verdict(ok=False)
+        if stored_hash is None:
+            return Verdict(ok=False)
+        if self._hasher.check_needs_rehash(stored_hash):
+            return Verdict(ok=True, new_hash=self._hasher.hash(password))
+        return Verdict(ok=True)
+
+
+def generate_password(groups: int = 4, size: int = 5) -> str:
+    """A random password like `k7m2x-9qrtb-...`: 20 characters, about 99 bits."""
+    return "-".join("".join(secrets.choice(_ALPHABET) for _ in range(size)) for _ in range(groups))
+
+
+def policy_error(password: str, min_length: int) -> str | None:
+    """Why `password` is refused, or None. Counted in Unicode characters, never trimmed."""
+    if len(password) < min_length:
+        return f"Use at least {min_length} characters."
+    if len(password) > MAX_PASSWORD_LENGTH:
+        return f"Use at most {MAX_PASSWORD_LENGTH} characters."
+    if "\x00" in password:
+        return "The password cannot contain a NUL character."
+    return None

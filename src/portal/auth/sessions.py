@@ -1,0 +1,328 @@
+"""Server-side sessions: the stores and the sliding-expiry middleware.
+
+Built on starsessions' store interface, closing the traps of its 2.2.1 middleware:
+- an id is only ever issued by the server; a cookie naming an unknown id starts a new session;
+- `rotate()` deletes the old entry at once, so a pre-login id is dead after sign-in;
+- writes to an existing session only update a live entry, so a request that loaded the session
+  before sign-out cannot bring it back (no last-writer-wins resurrection);
+- every entry expires in the store itself (database column or Redis TTL);
+- sliding costs at most one write per session per refresh interval (about a minute), and
+  requests marked passive (the page's own expiry check) never slide.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import re
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.cookies import SimpleCookie
+from typing import Any
+
+from redis.asyncio import Redis
+from sqlalchemy import Table, delete, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.datastructures import MutableHeaders
+from starlette.requests import HTTPConnection, Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starsessions.stores.base import SessionStore
+from starsessions.stores.redis import RedisStore as StarsessionsRedisStore
+
+from portal.models import WebSession
+
+Clock = Callable[[], float]
+SESSIONS: Table = WebSession.__table__  # type: ignore[attr-defined]
+_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{43}")
+SEEN = "_seen"  # when the expiry was last slid; the entry lives until SEEN + idle
+
+
+def new_session_id() -> str:
+    """256 random bits, URL-safe: the only kind of id the server accepts back."""
+    return secrets.token_urlsafe(32)
+
+
+class PortalStore(SessionStore):
+    """starsessions' store interface, keyed by a keyed hash of the id, with update-only writes.
+
+    `write` updates a live entry and returns "" when it is gone; `create` is the only way in.
+    """
+
+    def __init__(self, secret_key: str, clock: Clock = time.time) -> None:
+        self._key = hashlib.sha256(b"portal-session:" + secret_key.encode()).digest()
+        self.clock = clock
+        self.writes = 0  # store writes since start, for tests and benchmarks
+
+    def storage_key(self, session_id: str) -> str:
+        """A database or Redis leak yields no usable cookie values."""
+        return hmac.new(self._key, session_id.encode(), hashlib.sha256).hexdigest()
+
+    async def create(self, data: bytes, ttl: float) -> str:
+        """Store a new session under a fresh server-issued id and return that id."""
+        raise NotImplementedError
+
+    async def write(self, session_id: str, data: bytes, lifetime: int, ttl: float) -> str:
+        """Update a live session; "" when it is gone (never re-creates it)."""
+        raise NotImplementedError
+
+    async def ping(self) -> None:
+        """Raise when the storage does not answer."""
+        raise NotImplementedError
+
+
+class DatabaseStore(PortalStore):
+    """Sessions in the `web_session` table (the embedded default)."""
+
+    def __init__(self, engine: AsyncEngine, secret_key: str, clock: Clock = time.time) -> None:
+        super().__init__(secret_key, clock)
+        self.engine = engine
+
+    async def create(self, data: bytes, ttl: float) -> str:
+        session_id = new_session_id()
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                insert(SESSIONS).values(
+                    id=self.storage_key(session_id), data=data, expires_at=self.clock() + ttl
+                )
+            )
+        self.writes += 1
+        return session_id
+
+    async def read(self, session_id: str, lifetime: int) -> bytes:
+        async with self.engine.connect() as conn:
+            value = await conn.scalar(
+                select(SESSIONS.c.data).where(
+                    SESSIONS.c.id == self.storage_key(session_id),
+                    SESSIONS.c.expires_at > self.clock(),
+                )
+            )
+        return bytes(value) if value is not None else b""
+
+    async def write(self, session_id: str, data: bytes, lifetime: int, ttl: float) -> str:
+        now = self.clock()
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                update(SESSIONS)
+                .where(
+                    SESSIONS.c.id == self.storage_key(session_id),
+                    SESSIONS.c.expires_at > now,
+                )
+                .values(data=data, expires_at=now + ttl)
+            )
+        self.writes += 1
+        return session_id if result.rowcount else ""
+
+    async def remove(self, session_id: str) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                delete(SESSIONS).where(SESSIONS.c.id == self.storage_key(session_id))
+            )
+
+    async def purge_expired(self) -> int:
+        """Delete expired rows; Redis does this by itself."""
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                delete(SESSIONS).where(SESSIONS.c.expires_at <= self.clock())
+            )
+        return int(result.rowcount)
+
+    async def ping(self) -> None:
+        async with self.engine.connect() as conn:
+            await conn.scalar(select(1))
+
+
+class RedisStore(PortalStore):
+    """Sessions in Redis, through starsessions' RedisStore for reads and removals."""
+
+    def __init__(
+        self, redis: Redis, secret_key: str, prefix: str = "portal:", clock: Clock = time.time
+    ) -> None:
+        super().__init__(secret_key, clock)
+        self.redis = redis
+        self._inner = StarsessionsRedisStore(
+            connection=redis, prefix=lambda sid: f"{prefix}session:{self.storage_key(sid)}"
+        )
+
+    async def create(self, data: bytes, ttl: float) -> str:
+        session_id = new_session_id()
+        await self.redis.set(self._inner.prefix(session_id), data, px=_ms(ttl), nx=True)
+        self.writes += 1
+        return session_id
+
+    async def read(self, session_id: str, lifetime: int) -> bytes:
+        return await self._inner.read(session_id, lifetime)
+
+    async def write(self, session_id: str, data: bytes, lifetime: int, ttl: float) -> str:
+        # XX: only while the key still exists, so a removed session stays removed.
+        done = await self.redis.set(self._inner.prefix(session_id), data, px=_ms(ttl), xx=True)
+        self.writes += 1
+        return session_id if done else ""
+
+    async def remove(self, session_id: str) -> None:
+        await self._inner.remove(session_id)
+
+    async def ping(self) -> None:
+        await self.redis.ping()
+
+
+def _ms(seconds: float) -> int:
+    return max(1, int(seconds * 1000))
+
+
+@dataclass
+class SessionState:
+    """One request's view of its session, kept in the ASGI scope beside `scope["session"]`."""
+
+    id: str | None = None
+    loaded: bytes = b""
+    cookie_sent: bool = False
+    passive: bool = False
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+def _state(connection: HTTPConnection) -> SessionState:
+    state: SessionState = connection.scope["portal.session"]
+    return state
+
+
+def _store(connection: HTTPConnection) -> PortalStore:
+    store: PortalStore = connection.scope["state"]["services"].store
+    return store
+
+
+async def rotate(request: Request) -> None:
+    """Give the session a new id now; the old id is deleted and can never be used again."""
+    state = _state(request)
+    if state.id is not None:
+        await _store(request).remove(state.id)
+        state.id = None
+
+
+async def end(request: Request) -> None:
+    """Delete the session on the server and clear it; the response expires the cookie."""
+    await rotate(request)
+    request.session.clear()
+
+
+def mark_passive(request: Request) -> None:
+    """This request is not user interaction: it must not slide the idle timer."""
+    _state(request).passive = True
+
+
+def remaining_seconds(request: Request, idle_seconds: int, clock: Clock = time.time) -> float:
+    """Seconds until the session expires for lack of interaction (0 when there is none)."""
+    seen = request.session.get(SEEN)
+    if seen is None:
+        return 0.0
+    return max(0.0, float(seen) + idle_seconds - clock())
+
+
+def _dump(data: dict[str, Any]) -> bytes:
+    return json.dumps(data, separators=(",", ":"), sort_keys=True).encode()
+
+
+class SessionMiddleware:
+    """Loads the session before the app and saves it, only when needed, at response start."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        cookie_name: str = "portal_session",
+        idle_seconds: int = 14400,
+        refresh_seconds: float = 60.0,
+        https_only: bool = False,
+        skip_prefixes: tuple[str, ...] = ("/static/", "/healthz"),
+        clock: Clock = time.time,
+    ) -> None:
+        self.app = app
+        self.cookie_name = cookie_name
+        self.idle = idle_seconds
+        self.refresh = refresh_seconds
+        self.flags = "HttpOnly; SameSite=Lax" + ("; Secure" if https_only else "")
+        self.skip_prefixes = skip_prefixes
+        self.clock = clock
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith(self.skip_prefixes):
+            await self.app(scope, receive, send)
+            return
+        connection = HTTPConnection(scope)
+        store = _store(connection)
+        state = await self._load(connection, store)
+        scope["portal.session"] = state
+        scope["session"] = state.data
+
+        async def send_wrapper(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                cookie = await self._save(state, store)
+                if cookie is not None:
+                    MutableHeaders(scope=message).append("Set-Cookie", cookie)
+            await send(message)
+
+        await self.app(scope, receive, send_wrapper)
+
+    async def _load(self, connection: HTTPConnection, store: PortalStore) -> SessionState:
+        state = SessionState()
+        raw = _cookie_value(connection, self.cookie_name)
+        state.cookie_sent = raw is not None
+        if raw is None or not _ID_PATTERN.fullmatch(raw):
+            return state
+        blob = await store.read(raw, self.idle)
+        if not blob:
+            return state  # unknown or expired: never adopt an id the store does not hold
+        try:
+            data = json.loads(blob)
+        except ValueError:
+            data = None
+        if not isinstance(data, dict) or float(data.get(SEEN, 0)) + self.idle <= self.clock():
+            await store.remove(raw)
+            return state
+        state.id, state.loaded, state.data = raw, blob, data
+        return state
+
+    async def _save(self, state: SessionState, store: PortalStore) -> str | None:
+        """Persist what changed; return the Set-Cookie value to send, if any."""
+        data = state.data
+        if not data:
+            if state.id is not None:
+                await store.remove(state.id)
+            return self._cookie("", 0) if state.cookie_sent else None
+        now = self.clock()
+        if state.id is None:
+            data[SEEN] = now
+            session_id = await store.create(_dump(data), self.idle)
+            return self._cookie(session_id, self.idle)
+        slide = not state.passive and now - float(data.get(SEEN, 0)) >= self.refresh
+        if slide:
+            data[SEEN] = now
+        blob = _dump(data)
+        if not slide and blob == state.loaded:
+            return None
+        ttl = float(data[SEEN]) + self.idle - now
+        if not await store.write(state.id, blob, self.idle, ttl):
+            return self._cookie("", 0)  # ended by another request meanwhile: stay ended
+        return self._cookie(state.id, self.idle) if slide else None
+
+    def _cookie(self, value: str, max_age: int) -> str:
+        return f"{self.cookie_name}={value}; Path=/; Max-Age={max_age}; {self.flags}"
+
+
+def _cookie_value(connection: HTTPConnection, name: str) -> str | None:
+    header = connection.headers.get("cookie")
+    if not header:
+        return None
+    value = connection.cookies.get(name)
+    if value is None:
+        # Starlette's parser is lenient; fall back to the stdlib for odd headers.
+        jar: SimpleCookie = SimpleCookie()
+        try:
+            jar.load(header)
+        except Exception:  # noqa: BLE001 - a malformed Cookie header is just no session
+            return None
+        morsel = jar.get(name)
+        value = morsel.value if morsel else None
+    return value

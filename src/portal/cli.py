@@ -1,0 +1,212 @@
+"""The `portal` command line: serve, migrate, and the administrator's account commands."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from typing import NoReturn, TypeVar
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+from starlette.applications import Starlette
+
+from portal import accounts, db
+from portal.auth.passwords import Passwords
+from portal.settings import Settings, SettingsError
+
+T = TypeVar("T")
+
+
+class CommandError(Exception):
+    """Shown as one line on stderr; the command exits 1."""
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see --help)\n")
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog="portal", description="The customer portal of the hosted phone system.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+
+    serve = commands.add_parser("serve", help="serve the portal with uvicorn")
+    _add_server_options(serve)
+    serve.add_argument("--workers", type=int, default=1, help="worker processes (>1 needs Redis)")
+    serve.add_argument("--reload", action="store_true", help="reload code and templates on save")
+
+    demo = commands.add_parser("demo", help="migrate, seed a demo tenant if empty, and serve")
+    _add_server_options(demo)
+
+    database = commands.add_parser("db", help="database maintenance")
+    db_commands = database.add_subparsers(dest="db_command", required=True, parser_class=Parser)
+    db_commands.add_parser("upgrade", help="apply migrations up to the newest (idempotent)")
+
+    tenant = commands.add_parser("tenant", help="manage tenants")
+    tenant_commands = tenant.add_subparsers(
+        dest="tenant_command", required=True, parser_class=Parser
+    )
+    tenant_add = tenant_commands.add_parser("add", help="add a tenant")
+    tenant_add.add_argument("code", metavar="CODE")
+    tenant_add.add_argument("--name", required=True)
+
+    extension = commands.add_parser("extension", help="manage extensions")
+    ext_commands = extension.add_subparsers(
+        dest="extension_command", required=True, parser_class=Parser
+    )
+    ext_add = ext_commands.add_parser("add", help="add an extension")
+    ext_add.add_argument("code", metavar="EXT-CODE")
+    ext_add.add_argument("--name", required=True)
+    ext_add.add_argument("--email")
+    ext_add.add_argument("--password-stdin", action="store_true")
+    ext_pw = ext_commands.add_parser("set-password", help="set a new password; signs it out")
+    ext_pw.add_argument("code", metavar="EXT-CODE")
+    ext_pw.add_argument("--password-stdin", action="store_true")
+    return parser
+
+
+def _add_server_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings.from_env()
+        return _dispatch(args, settings)
+    except (CommandError, SettingsError, accounts.AccountError) as exc:
+        print(f"portal: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # noqa: BLE001 - one clear line, never a traceback
+        print(f"portal: {type(exc).__name__}: {exc}".splitlines()[0], file=sys.stderr)
+        return 1
+
+
+def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
+    if args.command == "serve":
+        return _serve(args, settings)
+    if args.command == "demo":
+        return _demo(args)
+    if args.command == "db":
+        db.upgrade(settings.database_url)
+        print("database is up to date")
+        return 0
+    if args.command == "tenant":
+        tenant = _run(settings, lambda s: accounts.create_tenant(s, args.code, args.name))
+        print(f"tenant {tenant.code} added")
+        return 0
+    passwords = _passwords(settings)
+    password = _read_password() if args.password_stdin else None
+    if args.extension_command == "add":
+        _, generated = _run(
+            settings,
+            lambda s: accounts.create_extension(
+                s,
+                passwords,
+                args.code,
+                args.name,
+                email=args.email,
+                password=password,
+                min_length=settings.password_min_length,
+            ),
+        )
+        print(f"extension {args.code} added")
+    else:
+        generated = _run(
+            settings,
+            lambda s: accounts.set_password(
+                s, passwords, args.code, password, min_length=settings.password_min_length
+            ),
+        )
+        print(f"password of {args.code} set; its sessions are signed out")
+    if password is None:
+        print(f"password: {generated}")
+        print("(shown once: hand it to the user now)")
+    return 0
+
+
+def _passwords(settings: Settings) -> Passwords:
+    return Passwords(
+        memory_kib=settings.argon2_memory_kib,
+        time_cost=settings.argon2_time_cost,
+        parallelism=settings.argon2_parallelism,
+    )
+
+
+def _read_password() -> str:
+    """One line from stdin, exactly as typed but for its line ending."""
+    line = sys.stdin.readline()
+    if line.endswith("\n"):
+        line = line[:-1]
+        if line.endswith("\r"):
+            line = line[:-1]
+    if not line:
+        raise CommandError("no password on standard input")
+    return line
+
+
+def _run(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    async def go() -> T:
+        engine = db.make_engine(settings.database_url)
+        try:
+            async with db.make_sessionmaker(engine)() as session:
+                return await work(session)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(go())
+
+
+def app_from_env() -> Starlette:
+    """The ASGI app for uvicorn's --factory, configured from the environment."""
+    from portal.app import create_app
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    return create_app(Settings.from_env())
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    if args.workers < 1:
+        raise CommandError("--workers must be at least 1")
+    if args.workers > 1 and not settings.redis_url:
+        raise CommandError(
+            "--workers above 1 needs PORTAL_REDIS_URL: workers must share sign-in limits"
+        )
+    settings.check_serving()
+    if args.reload:
+        os.environ["PORTAL_RELOAD_TEMPLATES"] = "1"
+    uvicorn.run(
+        "portal.cli:app_from_env",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers if not args.reload else None,
+        reload=args.reload,
+        reload_dirs=[os.path.dirname(__file__)] if args.reload else None,
+        reload_includes=["*.py", "*.html", "*.css", "*.js"] if args.reload else None,
+        proxy_headers=False,
+        server_header=False,
+        log_level="info",
+    )
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from portal.demo import seed
+
+    os.environ["PORTAL_DEMO"] = "1"
+    settings = Settings.from_env()
+    db.upgrade(settings.database_url)
+    for line in _run(settings, lambda s: seed(s, _passwords(settings))):
+        print(line)
+    print(f"serving the demo on http://{args.host}:{args.port}  (Ctrl-C stops it)")
+    args.workers, args.reload = 1, False
+    return _serve(args, settings)

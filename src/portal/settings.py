@@ -1,0 +1,129 @@
+"""Settings, read once from the environment (the names are part of the public contract)."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from starlette.config import Config
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_DATABASE_URL = "sqlite:///./var/portal.db"
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed; the message names it."""
+
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = DEFAULT_DATABASE_URL
+    redis_url: str | None = None
+    redis_prefix: str = "portal:"
+    secret_key: str = ""
+    base_url: str = "http://127.0.0.1:8000"
+    demo: bool = False
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 25
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = False
+    mail_from: str = "portal@localhost"
+    session_idle_seconds: int = 14400
+    login_max_failures: int = 5
+    login_lockout_seconds: int = 900
+    login_ip_max_failures: int = 50
+    reset_token_seconds: int = 3600
+    password_min_length: int = 8
+    trusted_proxies: tuple[IPNetwork, ...] = ()
+    static_dir: Path = PROJECT_ROOT / "static"
+    # Tests and benchmarks may make hashing cheaper; production keeps the README's figures.
+    argon2_memory_kib: int = 19456
+    argon2_time_cost: int = 2
+    argon2_parallelism: int = 1
+    reload_templates: bool = False
+
+    def __post_init__(self) -> None:
+        if self.session_idle_seconds < 1:
+            raise SettingsError("PORTAL_SESSION_IDLE_SECONDS must be at least 1")
+        if urlsplit(self.base_url).scheme not in ("http", "https"):
+            raise SettingsError("PORTAL_BASE_URL must start with http:// or https://")
+
+    def check_serving(self) -> None:
+        """What serving needs beyond what the admin commands need."""
+        if not self.secret_key:
+            raise SettingsError("PORTAL_SECRET_KEY is required outside demo mode")
+
+    @property
+    def https(self) -> bool:
+        """Whether the portal is served over TLS, which makes the session cookie Secure."""
+        return urlsplit(self.base_url).scheme == "https"
+
+    @property
+    def session_refresh_seconds(self) -> float:
+        """How stale a session's expiry may get before a request slides it (one write a minute)."""
+        return min(60.0, self.session_idle_seconds / 10)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read every PORTAL_* variable; a malformed value raises SettingsError naming it."""
+        config = Config(environ=dict(os.environ if environ is None else environ))
+        try:
+            demo = config("PORTAL_DEMO", cast=bool, default=False)
+            secret = config("PORTAL_SECRET_KEY", default="") or (_demo_secret() if demo else "")
+            return cls(
+                database_url=config("PORTAL_DATABASE_URL", default=DEFAULT_DATABASE_URL),
+                redis_url=config("PORTAL_REDIS_URL", default=None) or None,
+                redis_prefix=config("PORTAL_REDIS_PREFIX", default="portal:"),
+                secret_key=secret,
+                base_url=config("PORTAL_BASE_URL", default="http://127.0.0.1:8000").rstrip("/"),
+                demo=demo,
+                smtp_host=config("PORTAL_SMTP_HOST", default="127.0.0.1"),
+                smtp_port=config("PORTAL_SMTP_PORT", cast=int, default=25),
+                smtp_username=config("PORTAL_SMTP_USERNAME", default=None) or None,
+                smtp_password=config("PORTAL_SMTP_PASSWORD", default=None) or None,
+                smtp_starttls=config("PORTAL_SMTP_STARTTLS", cast=bool, default=False),
+                mail_from=config("PORTAL_MAIL_FROM", default="portal@localhost"),
+                session_idle_seconds=config("PORTAL_SESSION_IDLE_SECONDS", cast=int, default=14400),
+                login_max_failures=config("PORTAL_LOGIN_MAX_FAILURES", cast=int, default=5),
+                login_lockout_seconds=config("PORTAL_LOGIN_LOCKOUT_SECONDS", cast=int, default=900),
+                login_ip_max_failures=config("PORTAL_LOGIN_IP_MAX_FAILURES", cast=int, default=50),
+                reset_token_seconds=config("PORTAL_RESET_TOKEN_SECONDS", cast=int, default=3600),
+                password_min_length=config("PORTAL_PASSWORD_MIN_LENGTH", cast=int, default=8),
+                trusted_proxies=parse_networks(config("PORTAL_TRUSTED_PROXIES", default="")),
+                reload_templates=config("PORTAL_RELOAD_TEMPLATES", cast=bool, default=False),
+            )
+        except ValueError as exc:
+            if isinstance(exc, SettingsError):
+                raise
+            raise SettingsError(str(exc)) from None
+
+
+def parse_networks(value: str) -> tuple[IPNetwork, ...]:
+    """Parse a comma- or space-separated list of addresses and networks."""
+    try:
+        return tuple(
+            ipaddress.ip_network(part, strict=False) for part in value.replace(",", " ").split()
+        )
+    except ValueError:
+        raise SettingsError(f"PORTAL_TRUSTED_PROXIES: not an address list: {value!r}") from None
+
+
+def _demo_secret() -> str:
+    """Demo mode keeps one random key in var/ so a restart does not sign everybody out."""
+    path = Path("var") / "demo-secret-key"
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(32)
+    path.write_text(key)
+    path.chmod(0o600)
+    return key

@@ -1,0 +1,101 @@
+// Behaviour for every page. No inline scripts anywhere: the CSP forbids them.
+(function () {
+  "use strict";
+
+  // --- Theme: dark -> light -> system -> dark; the choice lives in localStorage. ---
+  var THEMES = ["dark", "light", "system"];
+  var LABELS = { dark: "Dark", light: "Light", system: "System" };
+
+  function currentTheme() {
+    var t = document.documentElement.dataset.theme;
+    return t === "dark" || t === "light" ? t : "system";
+  }
+
+  function showTheme() {
+    var label = "Theme: " + LABELS[currentTheme()];
+    document.querySelectorAll("[data-theme-toggle]").forEach(function (button) {
+      button.setAttribute("aria-label", label);
+      button.setAttribute("title", label);
+    });
+  }
+
+  function cycleTheme() {
+    var next = THEMES[(THEMES.indexOf(currentTheme()) + 1) % THEMES.length];
+    if (next === "system") delete document.documentElement.dataset.theme;
+    else document.documentElement.dataset.theme = next;
+    try {
+      if (next === "system") localStorage.removeItem("portal-theme");
+      else localStorage.setItem("portal-theme", next);
+    } catch (e) { /* storage blocked: the choice lasts for this page only */ }
+    showTheme();
+  }
+
+  // --- The phone-sized menu. ---
+  function setMenu(open) {
+    var button = document.querySelector("[data-menu-toggle]");
+    var menu = document.getElementById("menu");
+    if (!button || !menu) return;
+    button.setAttribute("aria-expanded", open ? "true" : "false");
+    menu.classList.toggle("menu--open", open);
+  }
+
+  document.addEventListener("click", function (event) {
+    var target = event.target instanceof Element ? event.target : null;
+    if (!target) return;
+    if (target.closest("[data-theme-toggle]")) cycleTheme();
+    var toggle = target.closest("[data-menu-toggle]");
+    if (toggle) setMenu(toggle.getAttribute("aria-expanded") !== "true");
+  });
+
+  document.addEventListener("keydown", function (event) {
+    if (event.key === "Escape") setMenu(false);
+  });
+
+  // --- Idle expiry: when the session's time is up, the open page goes to the login screen. ---
+  // The server is the judge: when the timer fires the page asks /session, which does not
+  // count as activity, and either re-arms for what is left or leaves.
+  var idleTimer = null;
+
+  function armIdle(seconds) {
+    if (idleTimer) clearTimeout(idleTimer);
+    idleTimer = setTimeout(checkSession, Math.max(1, seconds) * 1000 + 500);
+  }
+
+  function leave() {
+    var here = location.pathname + location.search;
+    location.assign("/login?reason=idle&next=" + encodeURIComponent(here));
+  }
+
+  function checkSession() {
+    fetch("/session", { credentials: "same-origin", cache: "no-store", headers: { Accept: "application/json" } })
+      .then(function (response) { return response.json(); })
+      .then(function (status) {
+        if (status.signed_in && status.remaining > 0) armIdle(status.remaining);
+        else leave();
+      })
+      .catch(function () { armIdle(30); }); // offline for a moment: ask again soon
+  }
+
+  function idleSeconds() {
+    var value = document.body && document.body.dataset.sessionIdle;
+    return value ? parseInt(value, 10) : 0;
+  }
+
+  document.addEventListener("htmx:after:request", function () {
+    if (idleSeconds()) armIdle(idleSeconds());
+  });
+
+  document.addEventListener("htmx:after:swap", function () {
+    setMenu(false);
+    var invalid = document.querySelector("[aria-invalid='true']");
+    if (invalid && !invalid.contains(document.activeElement)) invalid.focus();
+  });
+
+  function start() {
+    showTheme();
+    if (idleSeconds()) armIdle(idleSeconds());
+  }
+
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
+  else start();
+})();
