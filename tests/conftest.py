@@ -1,0 +1,238 @@
+"""Fixtures: the app against each storage profile, a client, and an `auth` helper.
+
+Server tests run twice: `embedded` (SQLite, sessions in the database) and `production`
+(PostgreSQL at 127.0.0.1:5432 database `test`, sessions in Redis at 127.0.0.1:6379). Under CI=true
+a missing service fails the run; elsewhere those tests skip, saying why.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, TypeVar
+
+import psycopg
+import pytest
+import redis
+from starlette.applications import Starlette
+from starlette.testclient import TestClient
+
+from portal import accounts, db
+from portal.app import create_app
+from portal.services import Clock, Services
+from portal.settings import Settings
+
+T = TypeVar("T")
+
+POSTGRES_DSN = os.environ.get("PORTAL_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("PORTAL_TEST_REDIS", "redis://127.0.0.1:6379/0")
+IN_CI = os.environ.get("CI") == "true"
+PASSWORD = "correct horse battery staple"
+
+
+def missing_service(what: str, error: Exception) -> None:
+    """Fail under CI (the service must be there); skip loudly elsewhere."""
+    message = f"{what} is not reachable ({type(error).__name__}: {error})".splitlines()[0]
+    if IN_CI:
+        pytest.fail(f"CI=true and {message}")
+    pytest.skip(f"SKIPPED LOUDLY: {message}; start it to run these tests")
+
+
+# --- services -------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite database, copied for every test (migrating each time is slow)."""
+    path = tmp_path_factory.mktemp("template") / "portal.db"
+    db.upgrade(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_schema() -> Iterator[str]:
+    """A schema of our own in database `test`, migrated once, dropped at the end."""
+    schema = f"portal_test_{uuid.uuid4().hex[:10]}"
+    try:
+        with psycopg.connect(POSTGRES_DSN, autocommit=True, connect_timeout=3) as conn:
+            conn.execute(f'CREATE SCHEMA "{schema}"')
+    except psycopg.Error as exc:
+        missing_service("PostgreSQL at 127.0.0.1:5432", exc)
+    url = postgres_url(schema)
+    db.upgrade(url)
+    yield url
+    with psycopg.connect(POSTGRES_DSN, autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+def postgres_url(schema: str) -> str:
+    base = POSTGRES_DSN.replace("postgresql://", "postgresql+psycopg://", 1)
+    return f"{base}?options=-csearch_path%3D{schema}"
+
+
+def truncate_postgres(url: str) -> None:
+    schema = url.rsplit("%3D", 1)[1]
+    with psycopg.connect(POSTGRES_DSN, autocommit=True) as conn:
+        conn.execute(
+            f'TRUNCATE "{schema}".extension, "{schema}".tenant, "{schema}".web_session '
+            "RESTART IDENTITY CASCADE"
+        )
+
+
+@pytest.fixture(scope="session")
+def redis_available() -> str:
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=3).ping()
+    except redis.RedisError as exc:
+        missing_service("Redis at 127.0.0.1:6379", exc)
+    return REDIS_URL
+
+
+@pytest.fixture
+def redis_prefix(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Keys of one test, deleted after it."""
+    prefix = f"portal-test:{uuid.uuid4().hex[:12]}:"
+    yield prefix
+    if "redis_available" in request.fixturenames:
+        client = redis.Redis.from_url(REDIS_URL)
+        keys = list(client.scan_iter(match=prefix + "*"))
+        if keys:
+            client.delete(*keys)
+
+
+# --- settings and the app -----------------------------------------------------------------
+
+
+@pytest.fixture
+def sqlite_url(sqlite_template: Path, tmp_path: Path) -> str:
+    path = tmp_path / "portal.db"
+    shutil.copy(sqlite_template, path)
+    return f"sqlite:///{path}"
+
+
+@pytest.fixture(params=["embedded", "production"])
+def profile(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def settings(profile: str, request: pytest.FixtureRequest, redis_prefix: str) -> Settings:
+    """Settings for this test's profile; tests shrink numbers with `dataclasses.replace`."""
+    base = Settings(secret_key="test-secret-key-" + uuid.uuid4().hex, redis_prefix=redis_prefix)
+    if profile == "embedded":
+        return replace(base, database_url=request.getfixturevalue("sqlite_url"))
+    url = request.getfixturevalue("postgres_schema")
+    redis_url = request.getfixturevalue("redis_available")
+    truncate_postgres(url)
+    return replace(base, database_url=url, redis_url=redis_url)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def app(settings: Settings, clock: Clock) -> Starlette:
+    return create_app(settings, clock=clock)
+
+
+@pytest.fixture
+def client(app: Starlette) -> Iterator[TestClient]:
+    with TestClient(app, base_url="http://127.0.0.1:8000", follow_redirects=False) as client:
+        yield client
+
+
+def run(client: TestClient, work: Callable[[Services], Awaitable[T]]) -> T:
+    """Run async `work` on the app's own event loop, with its services."""
+    services: Services = client.app.state.services  # type: ignore[attr-defined]
+
+    async def go() -> T:
+        return await work(services)
+
+    return client.portal.call(go)
+
+
+@dataclass
+class Account:
+    username: str
+    password: str
+    id: int
+
+
+@pytest.fixture
+def make_account(client: TestClient) -> Callable[..., Account]:
+    """Create a tenant (once) and an extension in it; returns its credentials."""
+
+    def make(
+        username: str = "201-wickedsprockets",
+        password: str = PASSWORD,
+        name: str = "Ada Lovelace",
+        email: str | None = "ada@example.com",
+    ) -> Account:
+        code = username.split("-", 1)[1]
+
+        async def work(services: Services) -> Account:
+            async with services.db() as session:
+                with contextlib.suppress(accounts.AccountError):  # made by an earlier call
+                    await accounts.create_tenant(session, code, code.title())
+                ext, _ = await accounts.create_extension(
+                    session, services.passwords, username, name, email=email, password=password
+                )
+                assert ext.id is not None
+                return Account(username, password, ext.id)
+
+        return run(client, work)
+
+    return make
+
+
+class Auth:
+    """flaskr-style helper: `auth.login()`, `auth.logout()`."""
+
+    def __init__(self, client: TestClient) -> None:
+        self.client = client
+
+    def csrf(self, path: str = "/login") -> str:
+        page = self.client.get(path)
+        return csrf_from(page.text)
+
+    def login(
+        self,
+        username: str = "201-wickedsprockets",
+        password: str = PASSWORD,
+        htmx: bool = False,
+        **extra: str,
+    ) -> Any:
+        token = self.csrf()
+        headers = {"HX-Request": "true"} if htmx else {}
+        return self.client.post(
+            "/login",
+            data={"username": username, "password": password, "csrf_token": token, **extra},
+            headers=headers,
+        )
+
+    def logout(self) -> Any:
+        token = csrf_from(self.client.get("/phone").text)
+        return self.client.post("/logout", data={"csrf_token": token})
+
+
+def csrf_from(html: str) -> str:
+    marker = 'name="csrf_token" value="'
+    start = html.index(marker) + len(marker)
+    return html[start : html.index('"', start)]
+
+
+@pytest.fixture
+def auth(client: TestClient) -> Auth:
+    return Auth(client)
+
+
+@pytest.fixture
+def account(make_account: Callable[..., Account]) -> Account:
+    return make_account()

@@ -1,0 +1,256 @@
+"""Server-side sessions: the stores (SQLite, PostgreSQL, Redis) and the sliding middleware."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import AsyncIterator
+from typing import Any
+
+import anyio
+import pytest
+import redis as redis_sync
+from redis.asyncio import Redis
+from starlette.testclient import TestClient
+
+from portal import accounts
+from portal.auth.sessions import DatabaseStore, PortalStore, RedisStore
+from portal.db import make_engine
+from portal.services import Clock
+from tests.conftest import REDIS_URL, Account, Auth, csrf_from, truncate_postgres
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(params=["sqlite", "postgres", "redis"])
+async def store(
+    request: pytest.FixtureRequest, sqlite_url: str, redis_prefix: str
+) -> AsyncIterator[PortalStore]:
+    if request.param == "redis":
+        request.getfixturevalue("redis_available")
+        client = Redis.from_url(REDIS_URL)
+        yield RedisStore(client, "k", prefix=redis_prefix)
+        await client.aclose()
+        return
+    if request.param == "sqlite":
+        url = sqlite_url
+    else:
+        url = request.getfixturevalue("postgres_schema")
+        truncate_postgres(url)
+    engine = make_engine(url)
+    yield DatabaseStore(engine, "k")
+    await engine.dispose()
+
+
+@pytest.mark.anyio
+async def test_create_issues_a_fresh_random_id_and_read_returns_the_data(
+    store: PortalStore,
+) -> None:
+    first = await store.create(b'{"a":1}', ttl=60)
+    second = await store.create(b'{"a":2}', ttl=60)
+    assert first != second and len(first) == 43
+    assert await store.read(first, 60) == b'{"a":1}'
+    assert await store.read(second, 60) == b'{"a":2}'
+
+
+@pytest.mark.anyio
+async def test_write_never_creates_an_entry_for_an_id_the_server_did_not_issue(
+    store: PortalStore,
+) -> None:
+    invented = "A" * 43
+    assert await store.write(invented, b'{"uid":1}', 60, 60) == ""
+    assert await store.read(invented, 60) == b""
+
+
+@pytest.mark.anyio
+async def test_a_removed_session_stays_removed_when_a_late_write_arrives(
+    store: PortalStore,
+) -> None:
+    session_id = await store.create(b'{"uid":1}', ttl=60)
+    await store.remove(session_id)
+    assert await store.write(session_id, b'{"uid":1,"late":true}', 60, 60) == ""
+    assert await store.read(session_id, 60) == b""
+
+
+@pytest.mark.anyio
+async def test_write_updates_a_live_session(store: PortalStore) -> None:
+    session_id = await store.create(b"{}", ttl=60)
+    assert await store.write(session_id, b'{"x":2}', 60, 60) == session_id
+    assert await store.read(session_id, 60) == b'{"x":2}'
+
+
+@pytest.mark.anyio
+async def test_entries_expire_in_the_store_itself(store: PortalStore) -> None:
+    session_id = await store.create(b"{}", ttl=0.3)
+    assert await store.read(session_id, 60) == b"{}"
+    await anyio.sleep(0.5)
+    assert await store.read(session_id, 60) == b""
+    assert await store.write(session_id, b"{}", 60, 60) == ""  # expired means gone
+
+
+@pytest.mark.anyio
+async def test_the_store_never_holds_the_cookie_value(store: PortalStore) -> None:
+    session_id = await store.create(b"{}", ttl=60)
+    key = store.storage_key(session_id)
+    assert session_id not in key
+    if isinstance(store, RedisStore):
+        keys = [k.decode() for k in redis_sync.Redis.from_url(REDIS_URL).keys("*")]
+        assert any(key in k for k in keys)
+        assert not any(session_id in k for k in keys)
+    else:
+        assert isinstance(store, DatabaseStore)
+        from sqlalchemy import text
+
+        async with store.engine.connect() as conn:
+            ids = (await conn.execute(text("SELECT id FROM web_session"))).scalars().all()
+        assert key in ids and session_id not in ids
+
+
+@pytest.mark.anyio
+async def test_purge_deletes_only_expired_rows(sqlite_url: str) -> None:
+    clock = Clock()
+    engine = make_engine(sqlite_url)
+    store = DatabaseStore(engine, "k", clock=clock)
+    live = await store.create(b"{}", ttl=100)
+    await store.create(b"{}", ttl=10)
+    clock.offset = 50
+    assert await store.purge_expired() == 1
+    assert await store.read(live, 100) == b"{}"
+    await engine.dispose()
+
+
+# --- the middleware, over HTTP ------------------------------------------------------------
+
+
+def services(client: TestClient) -> Any:
+    return client.app.state.services  # type: ignore[attr-defined]
+
+
+def test_an_invented_session_id_is_never_adopted(client: TestClient) -> None:
+    invented = "B" * 43
+    client.cookies.set("portal_session", invented)
+    response = client.get("/login")
+    issued = response.cookies.get("portal_session")
+    assert issued and issued != invented
+    store = services(client).store
+    assert client.portal.call(store.read, invented, 60) == b""
+
+
+@pytest.mark.parametrize("cookie", ["", "short", "x" * 5000, "bad;chars", "%00" * 43])
+def test_malformed_session_cookies_are_ignored(client: TestClient, cookie: str) -> None:
+    client.cookies.set("portal_session", cookie)
+    assert client.get("/login").status_code == 200
+    assert client.get("/phone").status_code == 303
+
+
+def test_sliding_writes_at_most_once_per_refresh_interval(
+    auth: Auth, account: Account, client: TestClient, clock: Clock
+) -> None:
+    auth.login()
+    store = services(client).store
+    refresh = services(client).settings.session_refresh_seconds
+    assert refresh == 60
+
+    before = store.writes
+    for _ in range(30):
+        clock.offset += 1  # thirty interactions, a second apart
+        assert client.get("/phone").status_code == 200
+    assert store.writes - before == 0
+
+    clock.offset += refresh  # more than a minute since the last write
+    client.get("/settings")
+    assert store.writes - before == 1
+    for _ in range(10):
+        client.get("/phone")
+    assert store.writes - before == 1
+
+
+def test_idle_limit_signs_out_on_the_server(
+    auth: Auth, account: Account, client: TestClient, clock: Clock
+) -> None:
+    auth.login()
+    idle = services(client).settings.session_idle_seconds
+    assert idle == 4 * 3600
+    clock.offset += idle - 5
+    assert client.get("/phone").status_code == 200  # still in time, and this slides it
+    clock.offset += idle - 5
+    assert client.get("/settings").status_code == 200  # 2x idle since sign-in: slid
+    clock.offset += idle + 1
+    response = client.get("/phone")
+    assert response.status_code == 303
+    assert response.headers["location"].startswith("/login")
+    htmx = client.get("/settings", headers={"HX-Request": "true"})
+    assert htmx.headers["HX-Redirect"] == "/login?next=/settings"
+    assert "<form" not in htmx.text  # never a login form inside a tab
+
+
+def test_the_expiry_check_does_not_slide_the_timer(
+    auth: Auth, account: Account, client: TestClient, clock: Clock
+) -> None:
+    auth.login()
+    idle = services(client).settings.session_idle_seconds
+    store = services(client).store
+    before = store.writes
+    first = client.get("/session").json()
+    assert first == {"signed_in": True, "remaining": pytest.approx(idle, abs=2)}
+    for _ in range(5):
+        clock.offset += idle / 5 - 1
+        status = client.get("/session").json()
+        assert status["signed_in"]
+    assert status["remaining"] < 10
+    assert store.writes == before  # asking was not activity
+    clock.offset += 10
+    assert client.get("/session").json() == {"signed_in": False, "remaining": 0}
+    assert client.get("/phone").status_code == 303
+
+
+def test_a_request_that_loaded_the_session_before_sign_out_cannot_bring_it_back(
+    auth: Auth,
+    account: Account,
+    client: TestClient,
+    clock: Clock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    auth.login()
+    token = csrf_from(client.get("/phone").text)
+    signed_in_cookie = client.cookies.get("portal_session")
+    clock.offset += 61  # so the slow request will want to slide (write) the session
+
+    entered, release = threading.Event(), threading.Event()
+    real_load = accounts.load_account
+
+    async def slow_load(db: Any, extension_id: int) -> Any:
+        account = await real_load(db, extension_id)
+        entered.set()
+        while not release.is_set():  # noqa: ASYNC110 - set from another thread
+            await anyio.sleep(0.01)
+        return account
+
+    monkeypatch.setattr("portal.auth.guard.load_account", slow_load)
+    slow: dict[str, Any] = {}
+    thread = threading.Thread(target=lambda: slow.update(r=client.get("/phone")))
+    thread.start()
+    assert entered.wait(10)
+    monkeypatch.setattr("portal.auth.guard.load_account", real_load)
+    assert client.post("/logout", data={"csrf_token": token}).status_code == 303
+    release.set()
+    thread.join(10)
+
+    assert slow["r"].status_code == 200  # it was allowed in before sign-out
+    client.cookies.clear()
+    client.cookies.set("portal_session", signed_in_cookie or "")
+    assert client.get("/phone").status_code == 303  # ...but the session stayed ended
+
+
+def test_anonymous_pages_without_forms_start_no_session(client: TestClient) -> None:
+    for path in ("/", "/healthz", "/no-such-page", "/static/css/portal.css"):
+        assert "portal_session" not in client.get(path).headers.get("set-cookie", "")
+
+
+def test_session_cookie_flags(client: TestClient) -> None:
+    cookie = client.get("/login").headers["set-cookie"]
+    assert cookie.startswith("portal_session=")
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Path=/" in cookie
+    assert "Secure" not in cookie  # http:// base URL; see test_app for https
