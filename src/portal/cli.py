@@ -74,7 +74,10 @@ def _add_server_options(parser: argparse.ArgumentParser) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # --help, or a usage mistake already reported in one line
+        return exc.code if isinstance(exc.code, int) else 1
     try:
         settings = Settings.from_env()
         return _dispatch(args, settings)

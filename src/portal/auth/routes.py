@@ -52,8 +52,8 @@ async def login(request: Request) -> Response:
     try:
         form = await csrf.checked_form(request)
     except csrf.CSRFError:
-        # Most likely a login page left open past the session's life: offer a fresh form.
-        csrf.rotate(request)
+        # Most likely a login page left open past the session's life: offer a fresh form,
+        # whose token the re-render makes when the session has none.
         return _login_page(request, status_code=403, error=EXPIRED_FORM)
     username = csrf.text_field(form, "username")
     password = csrf.text_field(form, "password")

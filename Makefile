@@ -1,0 +1,47 @@
+# The two commands of the README: `make run` and `make test`. Both work on a fresh machine:
+# they make .venv, install the project into it, and (for tests, as root) Debian's Chromium.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+CHECKED := src tests alembic
+
+.PHONY: run test lint typecheck pytest chromium clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+## run: migrate, seed the demo tenant if the database is empty, serve on http://127.0.0.1:8000
+run: $(STAMP)
+	$(BIN)/portal demo
+
+## test: lint, type-check and the whole suite (SQLite, PostgreSQL + Redis, real Chromium)
+test: lint typecheck chromium pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check $(CHECKED)
+	$(BIN)/ruff format --check $(CHECKED)
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+pytest: $(STAMP)
+	$(BIN)/pytest
+
+# Browser tests drive Debian's Chromium; install it when missing and we may.
+chromium:
+	@if [ ! -x /usr/bin/chromium ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "installing Debian's chromium for the browser tests"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+		else \
+			echo "WARNING: /usr/bin/chromium is missing and this is not root: browser tests will skip (install the chromium package)"; \
+		fi; \
+	fi
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,131 @@
+"""The administrator's command line, through its entry point."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from starlette.testclient import TestClient
+
+from portal.app import create_app
+from portal.cli import main
+from portal.settings import Settings
+from tests.conftest import Auth
+
+
+@pytest.fixture
+def cli(settings: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):  # type: ignore[no-untyped-def]
+    """Run `portal ARGS` in-process; returns (exit code, stdout, stderr)."""
+    monkeypatch.setenv("PORTAL_DATABASE_URL", settings.database_url)
+    monkeypatch.delenv("PORTAL_REDIS_URL", raising=False)
+
+    def run(*args: str, stdin: str | None = None) -> tuple[int, str, str]:
+        if stdin is not None:
+            monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+        code = main(list(args))
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
+
+
+def test_tenant_and_extension_add_then_sign_in(cli, settings: Settings) -> None:  # type: ignore[no-untyped-def]
+    assert cli("tenant", "add", "wickedsprockets", "--name", "Wicked Sprockets")[0] == 0
+    code, out, err = cli(
+        "extension", "add", "201-wickedsprockets", "--name", "Ada", "--email", "ada@example.com"
+    )
+    assert code == 0, err
+    password = next(line for line in out.splitlines() if line.startswith("password: "))[10:]
+    assert len(password) >= 16
+    with TestClient(create_app(settings), follow_redirects=False) as client:
+        assert Auth(client).login(password=password).headers["location"] == "/phone"
+
+
+def test_password_stdin_is_used_exactly_and_not_printed(cli, settings: Settings) -> None:  # type: ignore[no-untyped-def]
+    cli("tenant", "add", "acme", "--name", "Acme")
+    code, out, _ = cli(
+        "extension", "add", "7-acme", "--name", "Bo", "--password-stdin", stdin=" spaced pass \n"
+    )
+    assert code == 0
+    assert "spaced pass" not in out
+    with TestClient(create_app(settings), follow_redirects=False) as client:
+        auth = Auth(client)
+        assert "Invalid" in auth.login("7-acme", "spaced pass").text  # never trimmed
+        assert auth.login("7-acme", " spaced pass ").headers["location"] == "/phone"
+
+
+def test_set_password_signs_out_and_prints_the_new_one(cli, settings: Settings) -> None:  # type: ignore[no-untyped-def]
+    cli("tenant", "add", "acme", "--name", "Acme")
+    cli("extension", "add", "7-acme", "--name", "Bo", "--password-stdin", stdin="first password\n")
+    with TestClient(create_app(settings), follow_redirects=False) as client:
+        auth = Auth(client)
+        auth.login("7-acme", "first password")
+        assert client.get("/phone").status_code == 200
+        code, out, _ = cli("extension", "set-password", "7-acme")
+        assert code == 0
+        new = next(line for line in out.splitlines() if line.startswith("password: "))[10:]
+        assert client.get("/phone").status_code == 303  # signed out
+        assert auth.login("7-acme", new).headers["location"] == "/phone"
+
+
+@pytest.mark.parametrize(
+    ("args", "stdin", "message"),
+    [
+        (("tenant", "add", "Acme", "--name", "A"), None, "malformed tenant code"),
+        (("tenant", "add", "9acme", "--name", "A"), None, "malformed tenant code"),
+        (("tenant", "add", "a", "--name", "A"), None, "malformed tenant code"),
+        (("tenant", "add", "a" * 33, "--name", "A"), None, "malformed tenant code"),
+        (("tenant", "add", "acme", "--name", "A"), None, "already exists"),
+        (("extension", "add", "7-nosuch", "--name", "B"), None, "unknown tenant"),
+        (("extension", "add", "7-acme", "--name", "B"), None, "already exists"),
+        (("extension", "add", "acme", "--name", "B"), None, "malformed extension"),
+        (("extension", "add", "x7-acme", "--name", "B"), None, "malformed extension"),
+        (("extension", "add", "8-acme", "--name", " "), None, "name cannot be empty"),
+        (("extension", "add", "8-acme", "--name", "B", "--email", "nope"), None, "not an email"),
+        (
+            ("extension", "add", "8-acme", "--name", "B", "--password-stdin"),
+            "short\n",
+            "at least 8",
+        ),
+        (("extension", "add", "8-acme", "--name", "B", "--password-stdin"), "", "no password"),
+        (("extension", "set-password", "9-acme"), None, "unknown extension"),
+        (("extension", "set-password", "9-nosuch"), None, "unknown tenant"),
+        (("extension", "set-password", "7-acme", "--password-stdin"), "1234567\n", "at least 8"),
+        (("extension", "frobnicate"), None, "invalid choice"),
+        (("serve", "--workers", "2"), None, "needs PORTAL_REDIS_URL"),
+    ],
+)
+def test_mistakes_exit_non_zero_with_one_line(cli, args, stdin, message) -> None:  # type: ignore[no-untyped-def]
+    cli("tenant", "add", "acme", "--name", "Acme")
+    cli("extension", "add", "7-acme", "--name", "Bo", "--password-stdin", stdin="first password\n")
+    code, _, err = cli(*args, stdin=stdin)
+    assert code != 0
+    assert message in err
+    assert len(err.strip().splitlines()) == 1
+    assert "Traceback" not in err
+
+
+def test_db_upgrade_is_idempotent(cli) -> None:  # type: ignore[no-untyped-def]
+    assert cli("db", "upgrade")[0] == 0
+    assert cli("db", "upgrade")[0] == 0
+
+
+def test_console_script_runs(tmp_path: Path) -> None:
+    """The installed `portal` command, as an administrator's script would call it."""
+    portal = Path(sys.executable).with_name("portal")
+    env = {**os.environ, "PORTAL_DATABASE_URL": f"sqlite:///{tmp_path}/p.db"}
+    steps = [
+        ["db", "upgrade"],
+        ["tenant", "add", "acme", "--name", "Acme"],
+        ["tenant", "add", "acme", "--name", "Acme"],
+    ]
+    results = [
+        subprocess.run([str(portal), *s], env=env, capture_output=True, text=True, check=False)
+        for s in steps
+    ]
+    assert [r.returncode for r in results] == [0, 0, 1]
+    assert results[2].stderr == "portal: tenant 'acme' already exists\n"

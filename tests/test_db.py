@@ -1,0 +1,62 @@
+"""Migrations and database settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import create_engine, text
+from sqlmodel import SQLModel
+
+import portal.models  # noqa: F401 - registers the tables
+from portal.db import async_url, configure, sync_url, upgrade
+from portal.settings import Settings
+
+
+def test_migrations_match_the_models(settings: Settings) -> None:
+    """A model change without a migration fails here, on SQLite and on PostgreSQL."""
+    engine = configure(create_engine(sync_url(settings.database_url)))
+    with engine.connect() as conn:
+        diff = compare_metadata(
+            MigrationContext.configure(conn, opts={"render_as_batch": True}),
+            SQLModel.metadata,
+        )
+    engine.dispose()
+    assert diff == []
+
+
+def test_upgrade_is_idempotent_and_creates_the_file(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/nested/dir/portal.db"
+    upgrade(url)
+    upgrade(url)
+    assert (tmp_path / "nested/dir/portal.db").exists()
+
+
+def test_sqlite_runs_in_wal_with_foreign_keys(sqlite_url: str) -> None:
+    engine = configure(create_engine(sqlite_url))
+    with engine.connect() as conn:
+        assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
+        with pytest.raises(Exception, match="FOREIGN KEY"):
+            conn.execute(
+                text(
+                    "INSERT INTO extension (tenant_id, number, name, password_hash,"
+                    " password_changed_at, disabled, created_at)"
+                    " VALUES (999, '1', 'x', 'h', '2026-01-01', 0, '2026-01-01')"
+                )
+            )
+    engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("sqlite:///./var/portal.db", "sqlite+aiosqlite:///./var/portal.db"),
+        ("postgresql://u@h/db", "postgresql+psycopg://u@h/db"),
+        ("postgresql+psycopg://u:p@h/db", "postgresql+psycopg://u:p@h/db"),
+    ],
+)
+def test_async_url(url: str, expected: str) -> None:
+    assert async_url(url) == expected

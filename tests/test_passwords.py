@@ -1,0 +1,179 @@
+"""argon2id hashing off the event loop, rehashing, and the length policy."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import anyio
+import pytest
+from sqlmodel import select
+from starlette.testclient import TestClient
+
+from portal import accounts
+from portal.auth.passwords import Passwords, Verdict, generate_password, policy_error
+from portal.models import Extension
+from tests.conftest import Account, Auth, run
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="module")
+def passwords() -> Passwords:
+    return Passwords()
+
+
+@pytest.mark.anyio
+async def test_hash_is_argon2id_at_owasp_minimum(passwords: Passwords) -> None:
+    hashed = await passwords.hash("correct horse")
+    assert hashed.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
+    assert (await passwords.verify(hashed, "correct horse")).ok
+    assert not (await passwords.verify(hashed, "correct horsE")).ok
+
+
+@pytest.mark.anyio
+async def test_hashing_runs_in_worker_threads_and_the_loop_keeps_ticking(
+    passwords: Passwords,
+) -> None:
+    loop_thread = threading.get_ident()
+    seen: set[int] = set()
+    real = passwords._verify_sync
+
+    def spy(stored: str | None, password: str) -> Verdict:
+        seen.add(threading.get_ident())
+        return real(stored, password)
+
+    passwords._verify_sync = spy  # type: ignore[method-assign]
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            await anyio.sleep(0.005)
+            ticks += 1
+
+    try:
+        async with anyio.create_task_group() as group:
+            group.start_soon(ticker)
+            started = time.perf_counter()
+            async with anyio.create_task_group() as verifies:
+                for _ in range(6):
+                    verifies.start_soon(passwords.verify, None, "x")
+            elapsed = time.perf_counter() - started
+            group.cancel_scope.cancel()
+    finally:
+        del passwords._verify_sync
+    assert loop_thread not in seen
+    # The loop ran its 5 ms ticker throughout (inline hashing would have frozen it).
+    assert ticks >= elapsed / 0.005 * 0.5
+
+
+@pytest.mark.anyio
+async def test_at_most_two_hashes_run_at_once() -> None:
+    passwords = Passwords()
+    running = peak = 0
+    lock = threading.Lock()
+    real = passwords._verify_sync
+
+    def counting(stored: str | None, password: str) -> Verdict:
+        nonlocal running, peak
+        with lock:
+            running += 1
+            peak = max(peak, running)
+        try:
+            return real(stored, password)
+        finally:
+            with lock:
+                running -= 1
+
+    passwords._verify_sync = counting  # type: ignore[method-assign]
+    async with anyio.create_task_group() as group:
+        for _ in range(8):
+            group.start_soon(passwords.verify, None, "x")
+    assert peak == 2
+
+
+@pytest.mark.anyio
+async def test_unknown_user_is_verified_against_a_dummy_hash(passwords: Passwords) -> None:
+    assert await passwords.verify(None, "anything") == Verdict(ok=False)
+    assert passwords._dummy_hash.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
+
+
+def test_unknown_and_known_users_cost_one_verify_each(
+    auth: Auth, account: Account, client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[str | None] = []
+    passwords: Passwords = client.app.state.services.passwords  # type: ignore[attr-defined]
+    real = passwords._verify_sync
+
+    def spy(stored: str | None, password: str) -> Verdict:
+        calls.append(stored)
+        return real(stored, password)
+
+    monkeypatch.setattr(passwords, "_verify_sync", spy)
+    for username in ("201-wickedsprockets", "999-wickedsprockets", "1-nosuchtenant", "junk"):
+        auth.login(username=username, password="wrong")
+    assert len(calls) == 4
+    assert calls[0] is not None
+    assert calls[1:] == [None, None, None]
+
+
+def test_old_parameters_are_rehashed_at_sign_in_without_signing_anyone_out(
+    auth: Auth, client: TestClient, make_account: Any
+) -> None:
+    weak = Passwords(memory_kib=8192, time_cost=1)
+    account = make_account()
+
+    async def weaken(services: Any) -> str:
+        async with services.db() as session:
+            ext = (await session.exec(select(Extension))).one()
+            ext.password_hash = await weak.hash(account.password)
+            session.add(ext)
+            await session.commit()
+            return accounts.credential_stamp(ext)
+
+    stamp_before = run(client, weaken)
+    other = TestClient(client.app, base_url="http://127.0.0.1:8000", follow_redirects=False)
+    with other:
+        Auth(other).login()
+        assert other.get("/phone").status_code == 200
+        auth.login()  # this sign-in upgrades the hash
+
+        async def read(services: Any) -> tuple[str, str]:
+            async with services.db() as session:
+                ext = (await session.exec(select(Extension))).one()
+                return ext.password_hash, accounts.credential_stamp(ext)
+
+        new_hash, stamp_after = run(client, read)
+        assert new_hash.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
+        assert stamp_after == stamp_before
+        assert other.get("/phone").status_code == 200  # the other session survives
+
+
+def test_generated_passwords_are_long_and_random() -> None:
+    made = {generate_password() for _ in range(200)}
+    assert len(made) == 200
+    for password in made:
+        assert len(password) == 23
+        assert policy_error(password, 8) is None
+
+
+@pytest.mark.parametrize(
+    ("password", "refused"),
+    [
+        ("1234567", True),
+        ("12345678", False),
+        ("ééééééé", True),  # 7 characters, 14 bytes: characters count
+        ("éééééééé", False),
+        ("       x", False),  # spaces count, nothing is trimmed
+        ("x" * 1024, False),
+        ("x" * 1025, True),
+        ("pass\x00word", True),
+    ],
+)
+def test_policy(password: str, refused: bool) -> None:
+    assert (policy_error(password, 8) is not None) is refused

@@ -1,0 +1,58 @@
+"""Headers on every answer, and the cap on request bodies."""
+
+from __future__ import annotations
+
+import pytest
+from starlette.testclient import TestClient
+
+from portal.security import CONTENT_SECURITY_POLICY
+from tests.conftest import Account, Auth, csrf_from
+
+
+@pytest.mark.parametrize("path", ["/login", "/no-such-page", "/healthz", "/static/css/portal.css"])
+def test_every_answer_carries_the_security_headers(client: TestClient, path: str) -> None:
+    headers = client.get(path).headers
+    assert headers["Content-Security-Policy"] == CONTENT_SECURITY_POLICY
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert headers["Referrer-Policy"] == "same-origin"
+    assert "Strict-Transport-Security" not in headers  # http:// base URL
+
+
+def test_csp_forbids_inline_and_eval_and_framing() -> None:
+    directives = dict(part.split(" ", 1) for part in CONTENT_SECURITY_POLICY.split("; "))
+    assert directives["script-src"] == "'self'"
+    assert "unsafe" not in CONTENT_SECURITY_POLICY
+    assert directives["object-src"] == "'none'"
+    assert directives["base-uri"] == "'none'"
+    assert directives["frame-ancestors"] == "'none'"
+
+
+def test_pages_have_no_inline_scripts_or_handlers(auth: Auth, account: Account) -> None:
+    pages = [auth.client.get("/login").text]
+    auth.login()
+    pages += [auth.client.get(p).text for p in ("/phone", "/settings")]
+    for html in pages:
+        assert "<script>" not in html
+        assert "hx-on" not in html
+        assert " onclick=" not in html
+        assert "style=" not in html  # inline styles are refused by the CSP too
+
+
+def test_signed_in_pages_are_never_cached(auth: Auth, account: Account) -> None:
+    auth.login()
+    for path in ("/phone", "/settings"):
+        assert auth.client.get(path).headers["Cache-Control"] == "no-store"
+
+
+def test_oversized_body_gets_413(client: TestClient) -> None:
+    token = csrf_from(client.get("/login").text)
+    response = client.post(
+        "/login", data={"username": "u" * 100_000, "password": "p", "csrf_token": token}
+    )
+    assert response.status_code == 413
+
+
+def test_htmx_config_keeps_htmx_from_injecting_styles(client: TestClient) -> None:
+    assert """<meta name="htmx-config" content='{"includeIndicatorCSS": false}'>""" in (
+        client.get("/login").text
+    )

@@ -1,0 +1,73 @@
+"""Settings come from PORTAL_* variables; mistakes name the variable."""
+
+from __future__ import annotations
+
+import ipaddress
+
+import pytest
+from starlette.testclient import TestClient
+
+from portal.app import create_app
+from portal.settings import Settings, SettingsError
+
+
+def test_defaults_follow_the_contract() -> None:
+    settings = Settings.from_env({"PORTAL_SECRET_KEY": "k"})
+    assert settings.database_url == "sqlite:///./var/portal.db"
+    assert settings.redis_url is None
+    assert settings.base_url == "http://127.0.0.1:8000"
+    assert settings.session_idle_seconds == 14400
+    assert settings.session_refresh_seconds == 60
+    assert settings.login_max_failures == 5
+    assert settings.login_lockout_seconds == 900
+    assert settings.reset_token_seconds == 3600
+    assert settings.password_min_length == 8
+    assert settings.trusted_proxies == ()
+
+
+def test_values_are_read() -> None:
+    settings = Settings.from_env(
+        {
+            "PORTAL_SECRET_KEY": "k",
+            "PORTAL_SESSION_IDLE_SECONDS": "30",
+            "PORTAL_BASE_URL": "https://portal.example.com/",
+            "PORTAL_TRUSTED_PROXIES": "10.0.0.1, 192.168.0.0/16",
+        }
+    )
+    assert settings.session_idle_seconds == 30
+    assert settings.session_refresh_seconds == 3
+    assert settings.https
+    assert settings.base_url == "https://portal.example.com"
+    assert settings.trusted_proxies == (
+        ipaddress.ip_network("10.0.0.1/32"),
+        ipaddress.ip_network("192.168.0.0/16"),
+    )
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"PORTAL_SESSION_IDLE_SECONDS": "soon"}, "PORTAL_SESSION_IDLE_SECONDS"),
+        ({"PORTAL_SESSION_IDLE_SECONDS": "0"}, "PORTAL_SESSION_IDLE_SECONDS"),
+        ({"PORTAL_TRUSTED_PROXIES": "not-an-ip"}, "PORTAL_TRUSTED_PROXIES"),
+        ({"PORTAL_BASE_URL": "portal.example.com"}, "PORTAL_BASE_URL"),
+    ],
+)
+def test_malformed_values_name_the_variable(env: dict[str, str], named: str) -> None:
+    with pytest.raises(SettingsError, match=named):
+        Settings.from_env({"PORTAL_SECRET_KEY": "k", **env})
+
+
+def test_serving_needs_a_secret_key_outside_demo_mode() -> None:
+    with pytest.raises(SettingsError, match="PORTAL_SECRET_KEY"):
+        create_app(Settings.from_env({}))
+
+
+def test_https_base_url_makes_the_cookie_secure_and_adds_hsts(sqlite_url: str) -> None:
+    settings = Settings(
+        secret_key="k", database_url=sqlite_url, base_url="https://portal.example.com"
+    )
+    with TestClient(create_app(settings), base_url="https://portal.example.com") as client:
+        response = client.get("/login")
+    assert "; Secure" in response.headers["set-cookie"]
+    assert response.headers["Strict-Transport-Security"].startswith("max-age=")

@@ -1,0 +1,92 @@
+"""The signed-in tabs: whole pages for the browser, fragments for htmx."""
+
+from __future__ import annotations
+
+import pytest
+from starlette.testclient import TestClient
+
+from tests.conftest import Account, Auth
+
+HTMX = {"HX-Request": "true"}
+
+
+@pytest.fixture
+def signed_in(auth: Auth, account: Account) -> TestClient:
+    auth.login()
+    return auth.client
+
+
+@pytest.mark.parametrize(("path", "heading"), [("/phone", "Phone"), ("/settings", "Settings")])
+def test_direct_load_is_a_whole_page(signed_in: TestClient, path: str, heading: str) -> None:
+    page = signed_in.get(path)
+    assert page.status_code == 200
+    assert page.text.startswith("<!doctype html>")
+    assert f"<h1>{heading}</h1>" in page.text
+    assert f"<title>{heading} · Portal</title>" in page.text
+    assert page.headers["Cache-Control"] == "no-store"
+    assert page.headers["Vary"] == "HX-Request"
+
+
+@pytest.mark.parametrize(("path", "heading"), [("/phone", "Phone"), ("/settings", "Settings")])
+def test_htmx_request_gets_just_the_tab(signed_in: TestClient, path: str, heading: str) -> None:
+    fragment = signed_in.get(path, headers=HTMX)
+    assert fragment.status_code == 200
+    assert "<html" not in fragment.text
+    assert "<header" not in fragment.text
+    assert f"<h1>{heading}</h1>" in fragment.text
+    assert f"<title>{heading} · Portal</title>" in fragment.text
+    # The tab bar comes along out of band, so the current tab is marked.
+    assert 'id="tabs"' in fragment.text
+    assert 'hx-swap-oob="true"' in fragment.text
+    assert (
+        f'href="{path}" hx-get="{path}" hx-target="#main" hx-push-url="true" aria-current="page"'
+        in (fragment.text)
+    )
+    assert fragment.headers["Cache-Control"] == "no-store"
+    assert len(fragment.content) < len(signed_in.get(path).content) / 2
+
+
+def test_shell_shows_who_is_signed_in_and_the_controls(signed_in: TestClient) -> None:
+    page = signed_in.get("/phone").text
+    assert "Ada Lovelace" in page
+    assert "Wickedsprockets" in page  # the tenant's name as the fixture made it
+    assert '<a href="/phone"' in page
+    assert '<a href="/settings"' in page
+    assert 'aria-label="Sign out"' in page
+    assert '<form class="signout" method="post" action="/logout">' in page
+    assert 'aria-label="Menu"' in page
+    assert 'aria-label="Theme: System"' in page
+
+
+def test_phone_tab_shows_the_extension_and_the_softphone_mount(signed_in: TestClient) -> None:
+    page = signed_in.get("/phone").text
+    assert 'id="softphone"' in page
+    assert 'data-extension="201-wickedsprockets"' in page
+    assert "not available yet" in page  # and says so, rather than pretending
+
+
+def test_settings_tab_has_the_change_password_section(signed_in: TestClient) -> None:
+    assert "Change Password</h2>" in signed_in.get("/settings").text
+
+
+def test_pages_carry_the_csrf_header_for_htmx(signed_in: TestClient) -> None:
+    page = signed_in.get("/phone").text
+    assert """hx-headers:inherited='{"X-CSRF-Token": \"""" in page
+
+
+@pytest.mark.parametrize("path", ["/phone", "/settings"])
+def test_signed_out_htmx_request_gets_hx_redirect_not_a_login_form(
+    client: TestClient, path: str
+) -> None:
+    response = client.get(path, headers=HTMX)
+    assert response.headers["HX-Redirect"] == f"/login?next={path}"
+    assert response.text == ""
+
+
+def test_history_restore_request_when_signed_out_gets_hx_redirect(client: TestClient) -> None:
+    response = client.get("/settings", headers={"HX-History-Restore-Request": "true"})
+    assert response.headers["HX-Redirect"] == "/login?next=/settings"
+
+
+def test_session_status_for_a_visitor(client: TestClient) -> None:
+    assert client.get("/session").json() == {"signed_in": False, "remaining": 0}
