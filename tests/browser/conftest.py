@@ -1,0 +1,300 @@
+"""Real-browser fixtures: the real server in a subprocess, and Debian's Chromium via Playwright.
+
+- `start_server(idle_seconds=...)` migrates a fresh SQLite database, adds the tenant
+  `wickedsprockets` and the extension `201-wickedsprockets` with the CLI, runs `portal serve` on a
+  free port and waits for `/healthz`. `server` is the session's default one.
+- `browser` is one headless Chromium for the session (no `playwright install`: it drives
+  /usr/bin/chromium, or $PORTAL_TEST_CHROMIUM). Without it these tests skip loudly; under CI=true
+  they fail.
+- `pages.new_page(...)` opens a fresh context+page; `page` is one at 1280x800 on `server`.
+  Every page's console errors, uncaught exceptions, CSP violations and 5xx responses are
+  collected, and the test errors at teardown if there were any: the CSP allows no inline code.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+IN_CI = os.environ.get("CI") == "true"
+CHROMIUM = os.environ.get("PORTAL_TEST_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+USERNAME = "201-wickedsprockets"
+PASSWORD = "correct horse battery staple"
+DESKTOP = {"width": 1280, "height": 800}
+PHONE = {"width": 375, "height": 740}
+STARTUP_SECONDS = 30.0
+EXPECT_TIMEOUT_MS = 10_000
+
+# Reports CSP violations as console errors even where Chromium would only count them; added
+# through the DevTools protocol, so the page's own CSP does not apply to it.
+CSP_WATCH = """
+document.addEventListener("securitypolicyviolation", (e) => {
+  console.error(`CSP violation: ${e.violatedDirective} blocked ${e.blockedURI || "inline"}`
+    + ` at ${e.sourceFile || location.href}:${e.lineNumber}`);
+});
+"""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Everything in this folder drives a browser: mark it so `-m "not browser"` skips it."""
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(str(item.path)).parents:
+            item.add_marker(pytest.mark.browser)
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """Keep each phase's report on the item, so fixtures can tell whether the test failed."""
+    report = yield
+    setattr(item, f"report_{report.when}", report)
+    return report
+
+
+def unavailable(message: str) -> None:
+    if IN_CI:
+        pytest.fail(f"CI=true and {message}")
+    pytest.skip(f"SKIPPED LOUDLY: {message}. Install it (apt-get install chromium) to run these")
+
+
+# --- the server -------------------------------------------------------------------------------
+
+
+@dataclass
+class Server:
+    base_url: str
+    idle_seconds: int | None
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    username: str = USERNAME
+    password: str = PASSWORD
+
+    def url(self, path: str) -> str:
+        return self.base_url + path
+
+    def log(self, last: int = 4000) -> str:
+        return self.log_path.read_text(errors="replace")[-last:]
+
+
+def portal_command() -> list[str]:
+    script = Path(sys.executable).with_name("portal")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "portal"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def cli(env: dict[str, str], *args: str, stdin: str | None = None) -> None:
+    done = subprocess.run(
+        [*portal_command(), *args],
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    if done.returncode != 0:
+        pytest.fail(f"`portal {' '.join(args)}` exited {done.returncode}: {done.stderr.strip()}")
+
+
+def wait_healthy(server: Server) -> None:
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            pytest.fail(f"`portal serve` exited {server.process.returncode}:\n{server.log()}")
+        try:
+            with urllib.request.urlopen(server.url("/healthz"), timeout=2) as response:  # noqa: S310
+                if response.status == 200:
+                    return
+        except OSError:  # not listening yet (URLError is an OSError too)
+            pass
+        time.sleep(0.1)
+    pytest.fail(f"`portal serve` not healthy after {STARTUP_SECONDS:.0f}s:\n{server.log()}")
+
+
+@pytest.fixture(scope="session")
+def start_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., Server]]:
+    """A factory: `start_server(idle_seconds=4)` serves a fresh database with one extension."""
+    started: list[tuple[Server, Any]] = []
+
+    def start(*, idle_seconds: int | None = None) -> Server:
+        workdir = tmp_path_factory.mktemp("server")
+        port = free_port()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PORTAL_")}
+        env.update(
+            PORTAL_DATABASE_URL=f"sqlite:///{workdir / 'portal.db'}",
+            PORTAL_SECRET_KEY=secrets.token_urlsafe(32),
+            PORTAL_BASE_URL=f"http://127.0.0.1:{port}",
+        )
+        if idle_seconds is not None:
+            env["PORTAL_SESSION_IDLE_SECONDS"] = str(idle_seconds)
+        cli(env, "db", "upgrade")
+        cli(env, "tenant", "add", "wickedsprockets", "--name", "Wicked Sprockets")
+        cli(
+            env,
+            "extension",
+            "add",
+            USERNAME,
+            "--name",
+            "Ada Lovelace",
+            "--password-stdin",
+            stdin=PASSWORD + "\n",
+        )
+        log_path = workdir / "server.log"
+        log_file = log_path.open("wb")
+        process = subprocess.Popen(
+            [*portal_command(), "serve", "--host", "127.0.0.1", "--port", str(port)],
+            env=env,
+            cwd=workdir,
+            stdin=subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+        server = Server(env["PORTAL_BASE_URL"], idle_seconds, process, log_path)
+        started.append((server, log_file))
+        wait_healthy(server)
+        return server
+
+    yield start
+
+    for server, log_file in started:
+        server.process.terminate()
+        try:
+            server.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.process.kill()
+            server.process.wait()
+        log_file.close()
+
+
+@pytest.fixture(scope="session")
+def server(start_server: Callable[..., Server]) -> Server:
+    return start_server()
+
+
+# --- the browser ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    if shutil.which(CHROMIUM) is None:
+        unavailable(f"Chromium is not installed at {CHROMIUM}")
+    try:
+        from playwright.sync_api import Error as PlaywrightError
+        from playwright.sync_api import expect, sync_playwright
+    except ImportError as exc:
+        unavailable(f"the playwright package is missing ({exc})")
+    expect.set_options(timeout=EXPECT_TIMEOUT_MS)
+    playwright = sync_playwright().start()
+    try:
+        try:
+            chromium = playwright.chromium.launch(
+                executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+            )
+        except PlaywrightError as exc:
+            unavailable(f"Chromium at {CHROMIUM} did not start: {str(exc).splitlines()[0]}")
+        yield chromium
+        chromium.close()
+    finally:
+        playwright.stop()
+
+
+@dataclass
+class Pages:
+    """Opens pages for one test and gathers what went wrong in any of them."""
+
+    browser: Any
+    server: Server
+    problems: list[str] = field(default_factory=list)
+    contexts: list[Any] = field(default_factory=list)
+
+    def new_page(self, *, viewport: dict[str, int] = DESKTOP, server: Server | None = None) -> Any:
+        context = self.browser.new_context(
+            viewport=viewport, base_url=(server or self.server).base_url
+        )
+        context.set_default_timeout(EXPECT_TIMEOUT_MS)
+        context.add_init_script(CSP_WATCH)
+        self.contexts.append(context)
+        page = context.new_page()
+        self.watch(page)
+        return page
+
+    def watch(self, page: Any) -> None:
+        def on_console(message: Any) -> None:
+            if message.type == "error":
+                where = message.location
+                self.problems.append(
+                    f"console error on {page.url}: {message.text}"
+                    f" ({where.get('url')}:{where.get('lineNumber')})"
+                )
+
+        def on_page_error(error: Any) -> None:
+            self.problems.append(f"uncaught exception on {page.url}: {error}")
+
+        def on_response(response: Any) -> None:
+            if response.status >= 500:
+                self.problems.append(f"HTTP {response.status} for {response.url}")
+
+        page.on("console", on_console)
+        page.on("pageerror", on_page_error)
+        page.on("response", on_response)
+
+    def close(self) -> None:
+        for context in self.contexts:
+            context.close()
+
+
+@pytest.fixture
+def pages(
+    browser: Any, server: Server, request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[Pages]:
+    opened = Pages(browser, server)
+    yield opened
+    call = getattr(request.node, "report_call", None)
+    if call is not None and call.failed:
+        for number, context in enumerate(opened.contexts):
+            for index, page in enumerate(context.pages):
+                path = tmp_path / f"failed-{number}-{index}.png"
+                with contextlib.suppress(Exception):
+                    page.screenshot(path=str(path), full_page=True)
+                    print(f"screenshot of the failed page: {path}")
+    opened.close()
+    if opened.problems:
+        report = "\n".join(f"  - {p}" for p in opened.problems)
+        if call is not None and call.failed:
+            print(f"browser problems during the failed test:\n{report}")
+        else:
+            pytest.fail(f"the browser reported problems (CSP or script errors?):\n{report}")
+
+
+@pytest.fixture
+def page(pages: Pages) -> Any:
+    """A fresh desktop-sized page on the default server."""
+    return pages.new_page()
