@@ -43,6 +43,13 @@ def missing_service(what: str, error: Exception) -> None:
     pytest.skip(f"SKIPPED LOUDLY: {message}; start it to run these tests")
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Browser tests last: Playwright's sync API keeps an event loop running in this thread
+    while its browser is open, and tests that call asyncio.run cannot run beside it."""
+    browser_dir = Path(__file__).parent / "browser"
+    items.sort(key=lambda item: browser_dir in Path(str(item.path)).parents)
+
+
 # --- services -------------------------------------------------------------------------------
 
 
