@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
-from datetime import UTC
+from datetime import UTC, datetime
 
 from sqlalchemy import func, update
 from sqlalchemy.exc import IntegrityError
@@ -65,10 +65,7 @@ def parse_username(raw: str) -> Username | None:
 
 def credential_stamp(extension: Extension) -> str:
     """Changes whenever the password is set, which signs out every session holding the old one."""
-    changed = extension.password_changed_at
-    if changed.tzinfo is None:  # SQLite hands back naive UTC
-        changed = changed.replace(tzinfo=UTC)
-    return f"{extension.id}:{changed.timestamp():.6f}"
+    return f"{extension.id}:{as_utc(extension.password_changed_at).timestamp():.6f}"
 
 
 def _clean_name(value: str, what: str) -> str:
@@ -249,3 +246,28 @@ async def load_account(db: AsyncSession, extension_id: int) -> Account | None:
 async def is_empty(db: AsyncSession) -> bool:
     """Whether no tenant exists yet (the demo seeds one then)."""
     return not (await db.exec(select(func.count()).select_from(Tenant))).one()
+
+
+def as_utc(moment: datetime) -> datetime:
+    """SQLite hands back naive datetimes; every one we store is UTC."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+async def unlock(db: AsyncSession, code: str) -> None:
+    """Record that `code`'s sign-in lockout is lifted; servers apply it at the next attempt."""
+    username = parse_extension_code(code)
+    await _tenant(db, username.tenant_code)
+    extension = await find_extension(db, username)
+    if extension is None:
+        raise AccountError(f"unknown extension {username}")
+    extension.unlocked_at = utcnow()
+    db.add(extension)
+    await db.commit()
+
+
+async def unlocked_at(db: AsyncSession, username: Username) -> float | None:
+    """When `username`'s lockout was last lifted, as a Unix time."""
+    extension = await find_extension(db, username)
+    if extension is None or extension.unlocked_at is None:
+        return None
+    return as_utc(extension.unlocked_at).timestamp()

@@ -16,6 +16,7 @@ from starlette.staticfiles import StaticFiles
 from portal import errors, health, tabs
 from portal.auth import routes as auth_routes
 from portal.auth.passwords import Passwords
+from portal.auth.ratelimit import LoginThrottle
 from portal.auth.sessions import DatabaseStore, PortalStore, RedisStore, SessionMiddleware
 from portal.db import make_engine, make_sessionmaker
 from portal.security import BodySizeLimitMiddleware, SecurityHeadersMiddleware
@@ -52,6 +53,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
             sessionmaker=make_sessionmaker(engine),
             passwords=passwords,
             store=store,
+            throttle=LoginThrottle.from_settings(settings, redis),
             redis=redis,
             clock=clock,
         )

@@ -65,6 +65,8 @@ def build_parser() -> Parser:
     ext_pw = ext_commands.add_parser("set-password", help="set a new password; signs it out")
     ext_pw.add_argument("code", metavar="EXT-CODE")
     ext_pw.add_argument("--password-stdin", action="store_true")
+    ext_unlock = ext_commands.add_parser("unlock", help="lift a sign-in lockout")
+    ext_unlock.add_argument("code", metavar="EXT-CODE")
     return parser
 
 
@@ -103,6 +105,10 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "tenant":
         tenant = _run(settings, lambda s: accounts.create_tenant(s, args.code, args.name))
         print(f"tenant {tenant.code} added")
+        return 0
+    if args.extension_command == "unlock":
+        _run(settings, lambda s: accounts.unlock(s, args.code))
+        print(f"extension {args.code} unlocked: it may sign in again now")
         return 0
     passwords = _passwords(settings)
     password = _read_password() if args.password_stdin else None
@@ -170,7 +176,9 @@ def app_from_env() -> Starlette:
     """The ASGI app for uvicorn's --factory, configured from the environment."""
     from portal.app import create_app
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(process)d %(levelname)s %(name)s %(message)s"
+    )
     return create_app(Settings.from_env())
 
 

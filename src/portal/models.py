@@ -37,6 +37,10 @@ class Extension(SQLModel, table=True):
         default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False)
     )
     disabled: bool = Field(default=False)
+    # When an administrator (or a completed reset) last lifted a sign-in lockout.
+    unlocked_at: datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
+    )
     created_at: datetime = Field(
         default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False)
     )

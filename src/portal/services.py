@@ -13,6 +13,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.requests import HTTPConnection
 
 from portal.auth.passwords import Passwords
+from portal.auth.ratelimit import LoginThrottle
 from portal.auth.sessions import PortalStore
 from portal.settings import Settings
 
@@ -34,6 +35,7 @@ class Services:
     sessionmaker: async_sessionmaker[AsyncSession]
     passwords: Passwords
     store: PortalStore
+    throttle: LoginThrottle
     redis: Redis | None = None
     clock: Clock = field(default_factory=Clock)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from starlette.requests import Request
@@ -10,12 +9,13 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from portal import csrf, htmx
-from portal.accounts import authenticate, credential_stamp
+from portal.accounts import credential_stamp
 from portal.auth import guard, sessions
+from portal.auth.ratelimit import DEVICE_COOKIE, DEVICE_COOKIE_SECONDS
+from portal.auth.signin import sign_in
+from portal.clients import client_address
 from portal.services import services
 from portal.templating import render
-
-log = logging.getLogger("portal.auth")
 
 INVALID = "Invalid username or password"
 EXPIRED_FORM = "The sign-in form had expired. Please try again."
@@ -56,20 +56,36 @@ async def login(request: Request) -> Response:
         # whose token the re-render makes when the session has none.
         return _login_page(request, status_code=403, error=EXPIRED_FORM)
     username = csrf.text_field(form, "username")
-    password = csrf.text_field(form, "password")
     target = _next(csrf.text_field(form, "next"))
     portal = services(request)
-    async with portal.db() as db:
-        extension = await authenticate(db, portal.passwords, username, password)
-    shown_username = username.strip()[:64]
-    client = request.client.host if request.client else "-"
-    if extension is None or extension.id is None:
-        log.info("sign-in failure username=%r client=%s", shown_username, client)
-        return _login_page(request, error=INVALID, username=shown_username, next=target)
-    await guard.sign_in(request, extension.id, credential_stamp(extension))
+    outcome = await sign_in(
+        portal,
+        username,
+        csrf.text_field(form, "password"),
+        client_address(request, portal.settings.trusted_proxies),
+        request.cookies.get(DEVICE_COOKIE),
+    )
+    shown = username.strip()[:64]
+    if outcome.status == "locked":
+        minutes = outcome.wait_minutes
+        message = f"Too many failed attempts. Try again in {minutes} minute{'s' * (minutes != 1)}."
+        return _login_page(request, status_code=429, error=message, username=shown, next=target)
+    if outcome.extension is None or outcome.extension.id is None:
+        return _login_page(request, error=INVALID, username=shown, next=target)
+    await guard.sign_in(request, outcome.extension.id, credential_stamp(outcome.extension))
     csrf.rotate(request)
-    log.info("sign-in success username=%r client=%s", shown_username, client)
-    return htmx.redirect(request, target or HOME)
+    response = htmx.redirect(request, target or HOME)
+    if outcome.device_cookie:
+        response.set_cookie(
+            DEVICE_COOKIE,
+            outcome.device_cookie,
+            max_age=DEVICE_COOKIE_SECONDS,
+            path="/login",
+            httponly=True,
+            samesite="strict",
+            secure=portal.settings.https,
+        )
+    return response
 
 
 async def logout(request: Request) -> Response:

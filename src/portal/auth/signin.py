@@ -1,0 +1,71 @@
+"""Signing in: the throttle, the password check and the record of every outcome."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from typing import Literal
+
+from portal import accounts
+from portal.models import Extension
+from portal.services import Services
+
+log = logging.getLogger("portal.auth")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: Literal["success", "failure", "locked"]
+    extension: Extension | None = None
+    wait_minutes: int = 0
+    device_cookie: str | None = None
+
+
+def canonical_username(raw: str) -> str:
+    """The key failures count under: `201-WickedSprockets ` and `201-wickedsprockets` are one.
+
+    Malformed names count too, exactly like real ones, under a bounded key.
+    """
+    username = accounts.parse_username(raw)
+    if username is not None:
+        return str(username)
+    text = raw.strip().lower()
+    if len(text) <= accounts.MAX_USERNAME and text.isprintable():
+        return text
+    return "malformed:" + hashlib.sha256(text.encode("utf-8", "replace")).hexdigest()[:32]
+
+
+async def sign_in(
+    portal: Services, raw_username: str, password: str, address: str, device_cookie: str | None
+) -> Outcome:
+    """Check one sign-in attempt; a refused attempt never reaches the password check."""
+    key = canonical_username(raw_username)
+    throttle = portal.throttle
+    device = throttle.device_key(key, device_cookie)
+    counter = device or key
+    decision = await throttle.attempt(counter, address)
+    if not decision.allowed and await _apply_unlock(portal, raw_username, counter):
+        decision = await throttle.attempt(counter, address)
+    if not decision.allowed:
+        log.info("sign-in locked username=%r client=%s", key, address)
+        return Outcome("locked", wait_minutes=decision.wait_minutes)
+
+    async with portal.db() as db:
+        extension = await accounts.authenticate(db, portal.passwords, raw_username, password)
+    if extension is None:
+        await throttle.failed(address)
+        log.info("sign-in failure username=%r client=%s", key, address)
+        return Outcome("failure")
+    await throttle.clear(key, *([device] if device else []))
+    log.info("sign-in success username=%r client=%s", key, address)
+    return Outcome("success", extension, device_cookie=throttle.new_device_cookie(key))
+
+
+async def _apply_unlock(portal: Services, raw_username: str, counter: str) -> bool:
+    username = accounts.parse_username(raw_username)
+    if username is None:
+        return False
+    async with portal.db() as db:
+        unlocked_at = await accounts.unlocked_at(db, username)
+    return unlocked_at is not None and await portal.throttle.apply_unlock(counter, unlocked_at)
