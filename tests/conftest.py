@@ -82,13 +82,14 @@ def postgres_url(schema: str) -> str:
     return f"{base}?options=-csearch_path%3D{schema}"
 
 
+TABLES = ("extension", "tenant", "web_session", "outbox", "reset_token")
+
+
 def truncate_postgres(url: str) -> None:
     schema = url.rsplit("%3D", 1)[1]
+    tables = ", ".join(f'"{schema}".{table}' for table in TABLES)
     with psycopg.connect(POSTGRES_DSN, autocommit=True) as conn:
-        conn.execute(
-            f'TRUNCATE "{schema}".extension, "{schema}".tenant, "{schema}".web_session '
-            "RESTART IDENTITY CASCADE"
-        )
+        conn.execute(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
 
 
 @pytest.fixture(scope="session")

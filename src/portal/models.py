@@ -55,3 +55,49 @@ class WebSession(SQLModel, table=True):
     id: str = Field(primary_key=True, max_length=64)
     data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     expires_at: float
+
+
+class ResetToken(SQLModel, table=True):
+    """A password-reset link; only a keyed hash of its token is stored."""
+
+    __tablename__ = "reset_token"
+
+    id: int | None = Field(default=None, primary_key=True)
+    extension_id: int = Field(foreign_key="extension.id", ondelete="CASCADE", index=True)
+    token_hash: str = Field(max_length=64, unique=True)
+    expires_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False)
+    )
+
+
+class OutboxMessage(SQLModel, table=True):
+    """An email waiting to be sent (or sent, or given up on); bodies are wiped once done."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_pending", "sent_at", "failed_at", "next_attempt_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    recipient: str = Field(max_length=254)
+    subject: str = Field(max_length=200)
+    body_text: str
+    body_html: str
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False)
+    )
+    # Past this, sending is pointless (a reset link would have expired): give up.
+    give_up_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    next_attempt_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False)
+    )
+    claimed_until: datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
+    )
+    attempts: int = Field(default=0)
+    sent_at: datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
+    )
+    failed_at: datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
+    )
+    last_error: str | None = Field(default=None, max_length=500)

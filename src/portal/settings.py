@@ -37,6 +37,10 @@ class Settings:
     smtp_password: str | None = None
     smtp_starttls: bool = False
     mail_from: str = "portal@localhost"
+    # How often the outbox is polled (a request that queues mail also wakes the sender), and
+    # the longest wait between two tries of a message that could not be sent.
+    mail_poll_seconds: float = 5.0
+    mail_retry_max_seconds: float = 300.0
     session_idle_seconds: int = 14400
     login_max_failures: int = 5
     login_lockout_seconds: int = 900
@@ -92,6 +96,10 @@ class Settings:
                 smtp_password=config("PORTAL_SMTP_PASSWORD", default=None) or None,
                 smtp_starttls=config("PORTAL_SMTP_STARTTLS", cast=bool, default=False),
                 mail_from=config("PORTAL_MAIL_FROM", default="portal@localhost"),
+                mail_poll_seconds=config("PORTAL_MAIL_POLL_SECONDS", cast=float, default=5.0),
+                mail_retry_max_seconds=config(
+                    "PORTAL_MAIL_RETRY_MAX_SECONDS", cast=float, default=300.0
+                ),
                 session_idle_seconds=config("PORTAL_SESSION_IDLE_SECONDS", cast=int, default=14400),
                 login_max_failures=config("PORTAL_LOGIN_MAX_FAILURES", cast=int, default=5),
                 login_lockout_seconds=config("PORTAL_LOGIN_LOCKOUT_SECONDS", cast=int, default=900),
