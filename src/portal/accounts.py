@@ -12,7 +12,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from portal.auth.passwords import Passwords, generate_password, policy_error
+from portal.auth.passwords import Passwords, generate_password
+from portal.auth.policy import policy_error
 from portal.models import Extension, Tenant, utcnow
 
 TENANT_CODE = re.compile(r"[a-z][a-z0-9-]{1,31}")
@@ -148,8 +149,8 @@ async def create_extension(
     clean_email = _clean_email(email)
     if password is None:
         password = generate_password()
-    elif reason := policy_error(password, min_length):
-        raise AccountError(f"password refused: {reason}")
+    else:
+        _check_policy(password, min_length, username)
     tenant = await _tenant(db, username.tenant_code)
     if await find_extension(db, username) is not None:
         raise AccountError(f"extension {username} already exists")
@@ -170,6 +171,14 @@ async def create_extension(
     return extension, password
 
 
+def _check_policy(password: str, min_length: int, username: Username) -> None:
+    reason = policy_error(
+        password, min_length, username=str(username), tenant_code=username.tenant_code
+    )
+    if reason:
+        raise AccountError(f"password refused: {reason}")
+
+
 async def set_password(
     db: AsyncSession,
     passwords: Passwords,
@@ -182,8 +191,8 @@ async def set_password(
     username = parse_extension_code(code)
     if password is None:
         password = generate_password()
-    elif reason := policy_error(password, min_length):
-        raise AccountError(f"password refused: {reason}")
+    else:
+        _check_policy(password, min_length, username)
     await _tenant(db, username.tenant_code)
     extension = await find_extension(db, username)
     if extension is None:

@@ -1,4 +1,4 @@
-"""Password hashing (argon2id, off the event loop), generation and the length policy."""
+"""Password hashing (argon2id, off the event loop) and generation."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ import anyio.to_thread
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-MAX_PASSWORD_LENGTH = 1024
 # Lower-case letters and digits without the look-alikes (0/o, 1/l/i): easy to read out and type.
 _ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
 
@@ -78,13 +77,3 @@ def generate_password(groups: int = 4, size: int = 5) -> str:
     """A random password like `k7m2x-9qrtb-...`: 20 characters, about 99 bits."""
     return "-".join("".join(secrets.choice(_ALPHABET) for _ in range(size)) for _ in range(groups))
 
-
-def policy_error(password: str, min_length: int) -> str | None:
-    """Why `password` is refused, or None. Counted in Unicode characters, never trimmed."""
-    if len(password) < min_length:
-        return f"Use at least {min_length} characters."
-    if len(password) > MAX_PASSWORD_LENGTH:
-        return f"Use at most {MAX_PASSWORD_LENGTH} characters."
-    if "\x00" in password:
-        return "The password cannot contain a NUL character."
-    return None
