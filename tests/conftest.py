@@ -26,6 +26,7 @@ from portal import accounts, db
 from portal.app import create_app
 from portal.services import Clock, Services
 from portal.settings import Settings
+from tests.smtp import smtp_sink  # noqa: F401 - a fixture for every test module
 
 T = TypeVar("T")
 
@@ -173,29 +174,35 @@ class Account:
     id: int
 
 
+def make_account_in(
+    client: TestClient,
+    username: str = "201-wickedsprockets",
+    password: str = PASSWORD,
+    name: str = "Ada Lovelace",
+    email: str | None = "ada@example.com",
+) -> Account:
+    """Create a tenant (once) and an extension in it, in `client`'s app; returns its credentials."""
+    code = username.split("-", 1)[1]
+
+    async def work(services: Services) -> Account:
+        async with services.db() as session:
+            with contextlib.suppress(accounts.AccountError):  # made by an earlier call
+                await accounts.create_tenant(session, code, code.title())
+            ext, _ = await accounts.create_extension(
+                session, services.passwords, username, name, email=email, password=password
+            )
+            assert ext.id is not None
+            return Account(username, password, ext.id)
+
+    return run(client, work)
+
+
 @pytest.fixture
 def make_account(client: TestClient) -> Callable[..., Account]:
-    """Create a tenant (once) and an extension in it; returns its credentials."""
+    """`make_account_in` the test's client."""
 
-    def make(
-        username: str = "201-wickedsprockets",
-        password: str = PASSWORD,
-        name: str = "Ada Lovelace",
-        email: str | None = "ada@example.com",
-    ) -> Account:
-        code = username.split("-", 1)[1]
-
-        async def work(services: Services) -> Account:
-            async with services.db() as session:
-                with contextlib.suppress(accounts.AccountError):  # made by an earlier call
-                    await accounts.create_tenant(session, code, code.title())
-                ext, _ = await accounts.create_extension(
-                    session, services.passwords, username, name, email=email, password=password
-                )
-                assert ext.id is not None
-                return Account(username, password, ext.id)
-
-        return run(client, work)
+    def make(username: str = "201-wickedsprockets", **kwargs: Any) -> Account:
+        return make_account_in(client, username, **kwargs)
 
     return make
 

@@ -1,0 +1,142 @@
+"""The demo's mail catcher keeps what is sent to it; `/dev/mail` shows it with live links."""
+
+from __future__ import annotations
+
+import smtplib
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from email.message import EmailMessage
+from types import SimpleNamespace
+
+import pytest
+from starlette.applications import Starlette
+from starlette.testclient import TestClient
+
+from portal import devmail
+from portal.devmail import MailSink, links
+from portal.settings import Settings
+from portal.templating import make_templates
+from tests.smtp import TestSink, free_port
+
+
+def send(port: int, subject: str, text: str, html: str | None = None) -> None:
+    message = EmailMessage()
+    message["From"] = "portal@example.net"
+    message["To"] = "ada@example.com"
+    message["Subject"] = subject
+    message["Date"] = "Tue, 02 Jun 2026 10:00:00 +0000"
+    message.set_content(text)
+    if html is not None:
+        message.add_alternative(html, subtype="html")
+    with smtplib.SMTP("127.0.0.1", port, timeout=5) as smtp:
+        smtp.send_message(message)
+
+
+def test_sink_keeps_what_smtplib_sends(smtp_sink: TestSink) -> None:
+    send(smtp_sink.port, "Reset your password", "Go to https://x.test/r/1\n", "<p>Go</p>\n")
+
+    [mail] = smtp_sink.messages
+    assert mail.sender == "portal@example.net"
+    assert mail.to == "ada@example.com" and mail.recipients == ("ada@example.com",)
+    assert mail.subject == "Reset your password"
+    assert mail.date == "Tue, 02 Jun 2026 10:00:00 +0000"
+    assert mail.text == "Go to https://x.test/r/1\n"
+    assert mail.html == "<p>Go</p>\n"
+
+
+def test_sink_keeps_only_the_newest_messages_newest_first() -> None:
+    sink = MailSink("127.0.0.1", free_port(), keep=2)
+    sink.start()
+    try:
+        for number in range(3):
+            send(sink.port, f"Message {number}", "text")
+    finally:
+        sink.stop()
+    assert [mail.subject for mail in sink.messages] == ["Message 2", "Message 1"]
+
+
+def test_a_stopped_sink_refuses_connections_and_listens_again_on_start(
+    smtp_sink: TestSink,
+) -> None:
+    smtp_sink.stop()
+    with pytest.raises(ConnectionRefusedError):
+        send(smtp_sink.port, "Lost", "text")
+    smtp_sink.start()
+    send(smtp_sink.port, "Back", "text")
+    assert [mail.subject for mail in smtp_sink.messages] == ["Back"]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Reset: http://127.0.0.1:8000/reset/abc_-1.", ["http://127.0.0.1:8000/reset/abc_-1"]),
+        ("(see https://x.test/a?b=1&c=2), or", ["https://x.test/a?b=1&c=2"]),
+        ('<a href="https://x.test/q">', ["https://x.test/q"]),
+        ("javascript:alert(1) ftp://x.test/ mailto:a@b.test", []),
+    ],
+)
+def test_links_are_http_urls_without_trailing_punctuation(text: str, expected: list[str]) -> None:
+    assert links(text) == expected
+
+
+@pytest.fixture
+def page(smtp_sink: TestSink) -> Iterator[TestClient]:
+    """Just the route, with the portal's templates and a services object holding the sink."""
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, object]]:
+        yield {"services": SimpleNamespace(mail_sink=smtp_sink)}
+
+    app = Starlette(routes=devmail.routes, lifespan=lifespan)
+    app.state.settings = Settings()
+    app.state.templates = make_templates()
+    with TestClient(app) as client:
+        yield client
+
+
+def test_page_lists_mail_newest_first_with_clickable_links(
+    page: TestClient, smtp_sink: TestSink
+) -> None:
+    send(smtp_sink.port, "Welcome", "Hello.\n")
+    send(smtp_sink.port, "Reset your password", "Open http://127.0.0.1:8000/reset/t0k3n?a=1&b=2.\n")
+
+    response = page.get("/dev/mail")
+
+    assert response.status_code == 200
+    html = response.text
+    assert "Demo mode: mail sent by the portal lands here instead of real inboxes" in html
+    assert html.index("Reset your password") < html.index("Welcome")
+    assert "To ada@example.com" in html
+    assert "Tue, 02 Jun 2026 10:00:00 +0000" in html
+    link = "http://127.0.0.1:8000/reset/t0k3n?a=1&amp;b=2"
+    assert f'<pre class="mail-body">Open <a href="{link}">{link}</a>.\n</pre>' in html
+
+
+def test_page_escapes_whatever_the_mail_contains(page: TestClient, smtp_sink: TestSink) -> None:
+    send(
+        smtp_sink.port,
+        "<script>alert(1)</script>",
+        'Hi <img src=x onerror=alert(1)> https://x.test/"onmouseover="alert(1) javascript:x\n',
+    )
+
+    html = page.get("/dev/mail").text
+
+    assert "<script>alert" not in html and "<img" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert '<a href="https://x.test/">https://x.test/</a>&#34;onmouseover=&#34;alert(1)' in html
+    assert 'href="javascript' not in html
+
+
+def test_page_says_when_nothing_has_arrived(page: TestClient) -> None:
+    html = page.get("/dev/mail").text
+    assert "No mail yet" in html
+
+
+def test_htmx_refresh_gets_only_the_list(page: TestClient, smtp_sink: TestSink) -> None:
+    send(smtp_sink.port, "Welcome", "Hello.\n")
+
+    response = page.get("/dev/mail", headers={"HX-Request": "true"})
+
+    assert response.text.lstrip().startswith('<section id="messages"')
+    assert "Welcome" in response.text and "<html" not in response.text
+    assert response.headers["Vary"] == "HX-Request"
