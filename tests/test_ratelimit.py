@@ -5,9 +5,6 @@ from __future__ import annotations
 import logging
 import os
 import re
-import socket
-import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -24,6 +21,7 @@ from portal.auth.passwords import Passwords, Verdict
 from portal.cli import main
 from portal.settings import Settings, parse_networks
 from tests.conftest import PASSWORD, Account, Auth, csrf_from
+from tests.servers import portal_command, portal_server
 
 LOCKED = re.compile(r"Too many failed attempts\. Try again in (\d+) minutes?\.")
 INVALID = "Invalid username or password"
@@ -316,28 +314,16 @@ def test_workers_share_counts_through_redis(
     tmp_path: Path, redis_available: str, redis_prefix: str
 ) -> None:
     """`portal serve --workers 2`: failures on one worker lock the account on the other."""
-    database = f"sqlite:///{tmp_path}/portal.db"
     env = {
         **os.environ,
-        "PORTAL_DATABASE_URL": database,
+        "PORTAL_DATABASE_URL": f"sqlite:///{tmp_path}/portal.db",
         "PORTAL_REDIS_URL": redis_available,
         "PORTAL_REDIS_PREFIX": redis_prefix,
         "PORTAL_SECRET_KEY": "workers-test",
     }
-    portal = str(Path(sys.executable).with_name("portal"))
-    subprocess.run([portal, "db", "upgrade"], env=env, check=True, capture_output=True)
-    port = free_port()
+    portal_command(env, "db", "upgrade")
     log_path = tmp_path / "server.log"
-    with log_path.open("w") as log:
-        server = subprocess.Popen(
-            [portal, "serve", "--workers", "2", "--port", str(port)],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        base = f"http://127.0.0.1:{port}"
-        wait_healthy(base, server)
+    with portal_server(env, log_path, "--workers", "2") as base:
         spanned = False
         for round_ in range(6):
             username = f"{round_ + 1}-workers"
@@ -352,27 +338,6 @@ def test_workers_share_counts_through_redis(
                 spanned = True
                 break
         assert spanned, "every round landed on one worker; cannot show sharing"
-    finally:
-        server.terminate()
-        server.wait(15)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_healthy(base: str, server: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        assert server.poll() is None, "portal serve exited"
-        try:
-            if httpx2.get(base + "/healthz", timeout=1).status_code == 200:
-                return
-        except httpx2.HTTPError:
-            time.sleep(0.2)
-    pytest.fail("portal serve did not become healthy")
 
 
 def post_failure(base: str, username: str) -> int:

@@ -7,14 +7,17 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import func, update
+from sqlalchemy import delete, func, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from portal import emails, mail
 from portal.auth.passwords import Passwords, generate_password
 from portal.auth.policy import policy_error
-from portal.models import Extension, Tenant, utcnow
+from portal.models import Extension, ResetToken, Tenant, utcnow
+
+NOTICE_GIVE_UP_SECONDS = 24 * 3600
 
 TENANT_CODE = re.compile(r"[a-z][a-z0-9-]{1,31}")
 EXTENSION_NUMBER = re.compile(r"[0-9]{1,16}")
@@ -125,12 +128,8 @@ async def _tenant(db: AsyncSession, code: str) -> Tenant:
 
 
 async def find_extension(db: AsyncSession, username: Username) -> Extension | None:
-    statement = (
-        select(Extension)
-        .join(Tenant, col(Tenant.id) == col(Extension.tenant_id))
-        .where(Tenant.code == username.tenant_code, Extension.number == username.number)
-    )
-    return (await db.exec(statement)).first()
+    found = await find_account(db, username)
+    return found[0] if found else None
 
 
 async def create_extension(
@@ -197,11 +196,56 @@ async def set_password(
     extension = await find_extension(db, username)
     if extension is None:
         raise AccountError(f"unknown extension {username}")
-    extension.password_hash = await passwords.hash(password)
-    extension.password_changed_at = utcnow()
-    db.add(extension)
-    await db.commit()
+    new_hash = await passwords.hash(password)
+    await replace_password(
+        db, extension, new_hash, how="by your system administrator", clear_lockout=True
+    )
     return password
+
+
+async def find_account(db: AsyncSession, username: Username) -> tuple[Extension, Tenant] | None:
+    """The extension and its tenant, or None."""
+    statement = (
+        select(Extension, Tenant)
+        .join(Tenant, col(Tenant.id) == col(Extension.tenant_id))
+        .where(Tenant.code == username.tenant_code, Extension.number == username.number)
+    )
+    row = (await db.exec(statement)).first()
+    return (row[0], row[1]) if row else None
+
+
+async def replace_password(
+    db: AsyncSession,
+    extension: Extension,
+    new_hash: str,
+    *,
+    how: str,
+    clear_lockout: bool = False,
+) -> str:
+    """Store a new password hash in one transaction; returns the new credential stamp.
+
+    Every session holding the old stamp is signed out, every outstanding reset link is void,
+    and the extension's email address, if any, is told.
+    """
+    now = utcnow()
+    extension.password_hash = new_hash
+    extension.password_changed_at = now
+    if clear_lockout:
+        extension.unlocked_at = now
+    db.add(extension)
+    await db.exec(delete(ResetToken).where(col(ResetToken.extension_id) == extension.id))
+    if extension.email:
+        tenant = await db.get(Tenant, extension.tenant_id)
+        assert tenant is not None
+        notice = emails.password_changed(
+            extension.email,
+            username=f"{extension.number}-{tenant.code}",
+            tenant_name=tenant.name,
+            how=how,
+        )
+        await mail.enqueue(db, notice, give_up_after=NOTICE_GIVE_UP_SECONDS)
+    await db.commit()
+    return credential_stamp(extension)
 
 
 async def authenticate(

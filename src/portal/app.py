@@ -7,18 +7,22 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
+import anyio.to_thread
 from redis.asyncio import Redis
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
-from portal import errors, health, tabs
+from portal import devmail, errors, health, tabs
+from portal.accesslog import AccessLogMiddleware
+from portal.auth import recovery
 from portal.auth import routes as auth_routes
 from portal.auth.passwords import Passwords
-from portal.auth.ratelimit import LoginThrottle
+from portal.auth.ratelimit import Throttle
 from portal.auth.sessions import DatabaseStore, PortalStore, RedisStore, SessionMiddleware
 from portal.db import make_engine, make_sessionmaker
+from portal.mail import MailSender
 from portal.security import BodySizeLimitMiddleware, SecurityHeadersMiddleware
 from portal.services import Clock, Services
 from portal.settings import Settings
@@ -26,6 +30,8 @@ from portal.templating import make_templates
 
 log = logging.getLogger("portal")
 PURGE_INTERVAL_SECONDS = 600
+# aiosqlite's debug lines carry every SQL parameter, mail bodies with reset links included.
+logging.getLogger("aiosqlite").setLevel(logging.INFO)
 
 
 def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
@@ -42,6 +48,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Services]]:
         engine = make_engine(settings.database_url)
         redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
+        sessionmaker = make_sessionmaker(engine)
         store: PortalStore
         if redis is not None:
             store = RedisStore(redis, settings.secret_key, settings.redis_prefix, clock=clock)
@@ -50,27 +57,39 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
         portal = Services(
             settings=settings,
             engine=engine,
-            sessionmaker=make_sessionmaker(engine),
+            sessionmaker=sessionmaker,
             passwords=passwords,
             store=store,
-            throttle=LoginThrottle.from_settings(settings, redis),
+            throttle=Throttle.from_settings(settings, redis),
+            mail=MailSender(settings, sessionmaker),
             redis=redis,
             clock=clock,
         )
+        if settings.demo:
+            # The demo's own SMTP server, so a newcomer can read and click the reset link. Its
+            # debug log would print every message, reset links included.
+            logging.getLogger("mail.log").setLevel(logging.WARNING)
+            portal.mail_sink = devmail.MailSink(settings.smtp_host, settings.smtp_port)
+            await anyio.to_thread.run_sync(portal.mail_sink.start)
         app.state.services = portal  # for tests and benchmarks that look inside
-        purger = asyncio.create_task(_purge_forever(store)) if redis is None else None
+        tasks = [asyncio.create_task(portal.mail.run())]
+        if redis is None:
+            tasks.append(asyncio.create_task(_purge_forever(store)))
         try:
             yield {"services": portal}
         finally:
-            if purger is not None:
-                purger.cancel()
+            for task in tasks:
+                task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
-                    await purger
+                    await task
+            if portal.mail_sink is not None:
+                await anyio.to_thread.run_sync(portal.mail_sink.stop)
             if redis is not None:
                 await redis.aclose()
             await engine.dispose()
 
     middleware = [
+        Middleware(AccessLogMiddleware),
         Middleware(SecurityHeadersMiddleware, https=settings.https),
         Middleware(BodySizeLimitMiddleware),
         Middleware(
@@ -84,7 +103,9 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
     routes = [
         *tabs.routes,
         *auth_routes.routes,
+        *recovery.routes,
         *health.routes,
+        *(devmail.routes if settings.demo else []),
         Mount("/static", StaticFiles(directory=settings.static_dir), name="static"),
     ]
     app = Starlette(

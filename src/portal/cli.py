@@ -18,6 +18,7 @@ from portal.auth.passwords import Passwords
 from portal.settings import Settings, SettingsError
 
 T = TypeVar("T")
+DEMO_SMTP_PORT = 8025  # the demo's own mail sink, on 127.0.0.1
 
 
 class CommandError(Exception):
@@ -204,6 +205,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         reload_dirs=[os.path.dirname(__file__)] if args.reload else None,
         reload_includes=["*.py", "*.html", "*.css", "*.js"] if args.reload else None,
         proxy_headers=False,
+        access_log=False,  # ours leaves reset tokens out (portal.accesslog)
         server_header=False,
         log_level="info",
     )
@@ -214,10 +216,14 @@ def _demo(args: argparse.Namespace) -> int:
     from portal.demo import seed
 
     os.environ["PORTAL_DEMO"] = "1"
+    os.environ.setdefault("PORTAL_SMTP_PORT", str(DEMO_SMTP_PORT))
+    os.environ.setdefault("PORTAL_MAIL_POLL_SECONDS", "1")
+    os.environ.setdefault("PORTAL_BASE_URL", f"http://{args.host}:{args.port}")
     settings = Settings.from_env()
     db.upgrade(settings.database_url)
     for line in _run(settings, lambda s: seed(s, _passwords(settings))):
         print(line)
     print(f"serving the demo on http://{args.host}:{args.port}  (Ctrl-C stops it)")
+    print(f"mail it sends: http://{args.host}:{args.port}/dev/mail")
     args.workers, args.reload = 1, False
     return _serve(args, settings)

@@ -13,8 +13,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.requests import HTTPConnection
 
 from portal.auth.passwords import Passwords
-from portal.auth.ratelimit import LoginThrottle
+from portal.auth.ratelimit import Throttle
 from portal.auth.sessions import PortalStore
+from portal.devmail import MailSink
+from portal.mail import MailSender
 from portal.settings import Settings
 
 
@@ -35,8 +37,10 @@ class Services:
     sessionmaker: async_sessionmaker[AsyncSession]
     passwords: Passwords
     store: PortalStore
-    throttle: LoginThrottle
+    throttle: Throttle
+    mail: MailSender
     redis: Redis | None = None
+    mail_sink: MailSink | None = None  # demo mode only: the SMTP server mail goes to
     clock: Clock = field(default_factory=Clock)
 
     @asynccontextmanager

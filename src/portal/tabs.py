@@ -6,8 +6,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from portal import htmx
+from portal import csrf, htmx
 from portal.auth import guard, sessions
+from portal.auth.changes import change_password
+from portal.clients import client_address
 from portal.services import services
 from portal.templating import render
 
@@ -24,9 +26,48 @@ async def phone(request: Request) -> Response:
     return render(request, "phone.html", {"active": "phone"}, fragment=TAB_FRAGMENT)
 
 
+CHANGED_MESSAGE = "Your password was changed. Your other sessions were signed out."
+
+
+def _settings_context(request: Request, **extra: object) -> dict[str, object]:
+    return {
+        "active": "settings",
+        "errors": {},
+        "changed": None,
+        "min_length": services(request).settings.password_min_length,
+        **extra,
+    }
+
+
 @guard.login_required
 async def settings(request: Request) -> Response:
-    return render(request, "settings.html", {"active": "settings"}, fragment=TAB_FRAGMENT)
+    context = _settings_context(request, changed=sessions.take_flash(request))
+    return render(request, "settings.html", context, fragment=TAB_FRAGMENT)
+
+
+@guard.login_required
+async def settings_password(request: Request) -> Response:
+    """Change Password: errors beside their fields; success keeps this session, on a new id."""
+    form = await csrf.checked_form(request)
+    portal = services(request)
+    result = await change_password(
+        portal,
+        request.state.account,
+        csrf.text_field(form, "current_password"),
+        csrf.text_field(form, "new_password"),
+        csrf.text_field(form, "confirm_password"),
+        client_address(request, portal.settings.trusted_proxies),
+    )
+    if not result.ok:
+        context = _settings_context(request, errors=result.errors)
+        return render(request, "settings.html", context, fragment=["change_password"])
+    await sessions.rotate(request)
+    request.session[guard.STAMP_KEY] = result.stamp
+    if not htmx.is_htmx(request):
+        sessions.flash(request, CHANGED_MESSAGE)
+        return htmx.redirect(request, "/settings")
+    context = _settings_context(request, changed=CHANGED_MESSAGE)
+    return render(request, "settings.html", context, fragment=["change_password"])
 
 
 async def session_status(request: Request) -> Response:
@@ -46,5 +87,6 @@ routes = [
     Route("/", home),
     Route("/phone", phone),
     Route("/settings", settings),
+    Route("/settings/password", settings_password, methods=["POST"]),
     Route("/session", session_status),
 ]

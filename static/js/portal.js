@@ -51,6 +51,26 @@
     if (event.key === "Escape") setMenu(false);
   });
 
+  // --- Forgot password? carries what was typed as the username to the next page. ---
+  document.addEventListener("click", function (event) {
+    var link = event.target instanceof Element ? event.target.closest("[data-forgot-link]") : null;
+    var field = document.getElementById("username");
+    if (!link || !field || !field.value.trim()) return;
+    link.setAttribute("href", "/forgot-password?username=" + encodeURIComponent(field.value.trim()));
+  });
+
+  // --- The strength hint sends only what it needs: never the current password. ---
+  var HINT_FIELDS = ["new_password", "username", "csrf_token"];
+  document.addEventListener("htmx:config:request", function (event) {
+    var ctx = event.detail && event.detail.ctx;
+    if (!ctx || !ctx.sourceElement || !ctx.sourceElement.hasAttribute("data-strength")) return;
+    var body = ctx.request.body;
+    if (!body || typeof body.keys !== "function") return;
+    Array.from(body.keys()).forEach(function (name) {
+      if (HINT_FIELDS.indexOf(name) === -1) body.delete(name);
+    });
+  });
+
   // --- Idle expiry: when the session's time is up, the open page goes to the login screen. ---
   // The server is the judge: when the timer fires the page asks /session, which does not
   // count as activity, and either re-arms for what is left or leaves.

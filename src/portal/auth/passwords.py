@@ -76,4 +76,3 @@ class Passwords:
 def generate_password(groups: int = 4, size: int = 5) -> str:
     """A random password like `k7m2x-9qrtb-...`: 20 characters, about 99 bits."""
     return "-".join("".join(secrets.choice(_ALPHABET) for _ in range(size)) for _ in range(groups))
-

@@ -1,4 +1,5 @@
-"""Failed sign-ins: a moving window per account (and per remembered device) and per address.
+"""Throttles: failed sign-ins per account (and per remembered device) and per address, and
+password-reset requests per extension and per address.
 
 Counting uses the `limits` package's async API, in memory by default or in Redis when
 PORTAL_REDIS_URL is set, so that workers and restarts share the counts.
@@ -22,6 +23,9 @@ from portal.settings import Settings
 
 DEVICE_COOKIE = "portal_device"
 DEVICE_COOKIE_SECONDS = 180 * 24 * 3600
+RESETS_PER_EXTENSION = 3
+RESETS_PER_ADDRESS = 20
+RESET_WINDOW_SECONDS = 3600
 
 
 @dataclass(frozen=True)
@@ -32,6 +36,11 @@ class Decision:
     @property
     def wait_minutes(self) -> int:
         return max(1, math.ceil(self.wait_seconds / 60))
+
+    @property
+    def message(self) -> str:
+        minutes = self.wait_minutes
+        return f"Too many failed attempts. Try again in {minutes} minute{'s' * (minutes != 1)}."
 
 
 def make_storage(settings: Settings, redis: Redis | None) -> object:
@@ -48,8 +57,8 @@ def make_storage(settings: Settings, redis: Redis | None) -> object:
 
 
 @dataclass
-class LoginThrottle:
-    """Decides whether a sign-in attempt may reach the password check."""
+class Throttle:
+    """Decides whether a sign-in attempt may reach the password check, and a reset be sent."""
 
     storage: object
     max_failures: int
@@ -68,9 +77,15 @@ class LoginThrottle:
         self._address = RateLimitItemPerSecond(
             self.address_max_failures, self.window_seconds, namespace="signin-addr"
         )
+        self._reset = RateLimitItemPerSecond(
+            RESETS_PER_EXTENSION, RESET_WINDOW_SECONDS, namespace="reset"
+        )
+        self._reset_address = RateLimitItemPerSecond(
+            RESETS_PER_ADDRESS, RESET_WINDOW_SECONDS, namespace="reset-addr"
+        )
 
     @classmethod
-    def from_settings(cls, settings: Settings, redis: Redis | None) -> LoginThrottle:
+    def from_settings(cls, settings: Settings, redis: Redis | None) -> Throttle:
         return cls(
             storage=make_storage(settings, redis),
             max_failures=settings.login_max_failures,
@@ -117,6 +132,14 @@ class LoginThrottle:
             return False
         await self.clear(key)
         return True
+
+    async def allow_reset(self, key: str, address: str) -> bool:
+        """Whether another reset link may be sent for `key` from `address` (never locks)."""
+        if not await self._limiter.test(self._reset_address, address):
+            return False
+        return await self._limiter.hit(self._reset, key) and await self._limiter.hit(
+            self._reset_address, address
+        )
 
     # --- remembered devices -----------------------------------------------------------------
     # A browser that signed in as a user before gets a signed cookie; its attempts count on a

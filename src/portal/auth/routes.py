@@ -9,8 +9,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from portal import csrf, htmx
-from portal.accounts import credential_stamp
+from portal.accounts import credential_stamp, parse_username
 from portal.auth import guard, sessions
+from portal.auth.policy import strength
 from portal.auth.ratelimit import DEVICE_COOKIE, DEVICE_COOKIE_SECONDS
 from portal.auth.signin import sign_in
 from portal.clients import client_address
@@ -29,7 +30,7 @@ def _login_page(
         "error": error,
         "username": form.get("username", ""),
         "next": form.get("next", ""),
-        "notice": form.get("notice"),
+        "notice": form.get("notice") or sessions.take_flash(request),
     }
     return render(request, "login.html", context, fragment=["form"], status_code=status_code)
 
@@ -67,9 +68,9 @@ async def login(request: Request) -> Response:
     )
     shown = username.strip()[:64]
     if outcome.status == "locked":
-        minutes = outcome.wait_minutes
-        message = f"Too many failed attempts. Try again in {minutes} minute{'s' * (minutes != 1)}."
-        return _login_page(request, status_code=429, error=message, username=shown, next=target)
+        return _login_page(
+            request, status_code=429, error=outcome.locked_message, username=shown, next=target
+        )
     if outcome.extension is None or outcome.extension.id is None:
         return _login_page(request, error=INVALID, username=shown, next=target)
     await guard.sign_in(request, outcome.extension.id, credential_stamp(outcome.extension))
@@ -96,7 +97,26 @@ async def logout(request: Request) -> Response:
     return htmx.redirect(request, "/login")
 
 
+async def password_strength(request: Request) -> Response:
+    """The hint beside a new-password field, asked for while typing (POST: never in a URL)."""
+    form = await csrf.checked_form(request)
+    password = csrf.text_field(form, "new_password")
+    username = parse_username(csrf.text_field(form, "username"))
+    hint = (
+        strength(
+            password,
+            services(request).settings.password_min_length,
+            username=str(username) if username else None,
+            tenant_code=username.tenant_code if username else None,
+        )
+        if password
+        else None
+    )
+    return render(request, "components/_strength.html", {"hint": hint})
+
+
 routes = [
     Route("/login", login, methods=["GET", "POST"]),
     Route("/logout", logout, methods=["POST"]),
+    Route("/password-strength", password_strength, methods=["POST"]),
 ]

@@ -326,3 +326,17 @@ def _cookie_value(connection: HTTPConnection, name: str) -> str | None:
         morsel = jar.get(name)
         value = morsel.value if morsel else None
     return value
+
+
+FLASH = "_flash"
+
+
+def flash(request: Request, message: str) -> None:
+    """A message for the next page this browser shows (after a redirect)."""
+    request.session[FLASH] = message
+
+
+def take_flash(request: Request) -> str | None:
+    """The pending message, once."""
+    message = request.session.pop(FLASH, None)
+    return message if isinstance(message, str) else None

@@ -18,7 +18,7 @@ log = logging.getLogger("portal.auth")
 class Outcome:
     status: Literal["success", "failure", "locked"]
     extension: Extension | None = None
-    wait_minutes: int = 0
+    locked_message: str = ""
     device_cookie: str | None = None
 
 
@@ -49,7 +49,7 @@ async def sign_in(
         decision = await throttle.attempt(counter, address)
     if not decision.allowed:
         log.info("sign-in locked username=%r client=%s", key, address)
-        return Outcome("locked", wait_minutes=decision.wait_minutes)
+        return Outcome("locked", locked_message=decision.message)
 
     async with portal.db() as db:
         extension = await accounts.authenticate(db, portal.passwords, raw_username, password)

@@ -1,0 +1,60 @@
+"""Change Password, from the Settings tab: the current password counts as a sign-in attempt."""
+
+from __future__ import annotations
+
+import logging
+
+from portal import accounts
+from portal.accounts import Account
+from portal.auth.resets import NewPassword, check_new_password
+from portal.models import Extension
+from portal.services import Services
+
+log = logging.getLogger("portal.auth")
+
+
+async def change_password(
+    portal: Services, account: Account, current: str, new: str, confirm: str, address: str
+) -> NewPassword:
+    """Check the form and, when it is all right, store the new password."""
+    errors = check_new_password(
+        new,
+        confirm,
+        portal.settings.password_min_length,
+        username=account.username,
+        tenant_code=account.tenant_code,
+    )
+    if not current:
+        errors["current_password"] = "Enter your current password."
+    else:
+        problem = await _check_current(portal, account, current, address)
+        if problem:
+            errors["current_password"] = problem
+        elif new and new == current:
+            errors["new_password"] = "Choose a password different from your current one."
+    if errors:
+        return NewPassword(errors)
+    new_hash = await portal.passwords.hash(new)
+    async with portal.db() as db:
+        extension = await db.get(Extension, account.id)
+        assert extension is not None
+        stamp = await accounts.replace_password(db, extension, new_hash, how="from the portal")
+    portal.mail.wake()
+    log.info("password changed username=%r client=%s", account.username, address)
+    return NewPassword({}, stamp=stamp)
+
+
+async def _check_current(portal: Services, account: Account, current: str, address: str) -> str:
+    """'' when `current` is right; a wrong one counts against the sign-in limit."""
+    decision = await portal.throttle.attempt(account.username, address)
+    if not decision.allowed:
+        return decision.message
+    async with portal.db() as db:
+        extension = await db.get(Extension, account.id)
+    verdict = await portal.passwords.verify(extension.password_hash if extension else None, current)
+    if not verdict.ok:
+        await portal.throttle.failed(address)
+        log.info("change-password failure username=%r client=%s", account.username, address)
+        return "That is not your current password."
+    await portal.throttle.clear(account.username)
+    return ""
