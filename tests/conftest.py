@@ -24,6 +24,7 @@ from starlette.testclient import TestClient
 
 from portal import accounts, db
 from portal.app import create_app
+from portal.auth.passwords import Passwords, Verdict
 from portal.services import Clock, Services
 from portal.settings import Settings
 from tests.smtp import smtp_sink  # noqa: F401 - a fixture for every test module
@@ -241,6 +242,21 @@ def csrf_from(html: str) -> str:
     marker = 'name="csrf_token" value="'
     start = html.index(marker) + len(marker)
     return html[start : html.index('"', start)]
+
+
+@pytest.fixture
+def verifies(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> list[str | None]:
+    """Every password check the server makes, in order."""
+    calls: list[str | None] = []
+    passwords: Passwords = client.app.state.services.passwords  # type: ignore[attr-defined]
+    real = passwords._verify_sync
+
+    def spy(stored: str | None, password: str) -> Verdict:
+        calls.append(stored)
+        return real(stored, password)
+
+    monkeypatch.setattr(passwords, "_verify_sync", spy)
+    return calls
 
 
 @pytest.fixture

@@ -17,7 +17,6 @@ from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from portal.app import create_app
-from portal.auth.passwords import Passwords, Verdict
 from portal.cli import main
 from portal.settings import Settings, parse_networks
 from tests.conftest import PASSWORD, Account, Auth, csrf_from
@@ -39,21 +38,6 @@ def new_client(app: Starlette, **kwargs: Any) -> TestClient:
 
 def fail(auth: Auth, times: int, username: str = "201-wickedsprockets") -> list[Any]:
     return [auth.login(username=username, password="wrong password") for _ in range(times)]
-
-
-@pytest.fixture
-def verifies(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> list[str | None]:
-    """Every password check the server makes, in order."""
-    calls: list[str | None] = []
-    passwords: Passwords = client.app.state.services.passwords  # type: ignore[attr-defined]
-    real = passwords._verify_sync
-
-    def spy(stored: str | None, password: str) -> Verdict:
-        calls.append(stored)
-        return real(stored, password)
-
-    monkeypatch.setattr(passwords, "_verify_sync", spy)
-    return calls
 
 
 def test_five_failures_then_a_wait_even_for_the_right_password(

@@ -13,24 +13,24 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 ALEMBIC_INI = Path(__file__).resolve().parents[2] / "alembic.ini"
 
 
-def async_url(url: str) -> str:
-    """The same database through an asyncio driver (aiosqlite for SQLite, psycopg 3 as is)."""
+def _with_sqlite_driver(url: str, driver: str) -> str:
+    # psycopg 3 serves both sides under one name; SQLite needs aiosqlite for asyncio.
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        parsed = parsed.set(drivername="sqlite+aiosqlite")
+        parsed = parsed.set(drivername=driver)
     elif parsed.drivername in ("postgresql", "postgres"):
         parsed = parsed.set(drivername="postgresql+psycopg")
     return parsed.render_as_string(hide_password=False)
+
+
+def async_url(url: str) -> str:
+    """The same database through an asyncio driver (aiosqlite for SQLite, psycopg 3 as is)."""
+    return _with_sqlite_driver(url, "sqlite+aiosqlite")
 
 
 def sync_url(url: str) -> str:
     """The same database through a blocking driver, for alembic."""
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite":
-        parsed = parsed.set(drivername="sqlite")
-    elif parsed.drivername in ("postgresql", "postgres"):
-        parsed = parsed.set(drivername="postgresql+psycopg")
-    return parsed.render_as_string(hide_password=False)
+    return _with_sqlite_driver(url, "sqlite")
 
 
 def _ensure_sqlite_dir(url: str) -> None:
