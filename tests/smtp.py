@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -12,6 +11,7 @@ import anyio.to_thread
 import pytest
 
 from portal.devmail import MailSink, ReceivedMail, SinkHandler
+from tests.servers import free_port
 
 
 class TestHandler(SinkHandler):
@@ -60,13 +60,6 @@ class TestSink(MailSink):
     async def arrival(self, count: int = 1, within: float = 10.0) -> list[ReceivedMail]:
         """wait_for, without blocking the event loop a sender runs on."""
         return await anyio.to_thread.run_sync(self.wait_for, count, within)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @pytest.fixture

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import smtplib
+import subprocess
+import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from email.message import EmailMessage
+from pathlib import Path
 from types import SimpleNamespace
 
+import httpx2
 import pytest
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
@@ -16,6 +21,8 @@ from portal import devmail
 from portal.devmail import MailSink, links
 from portal.settings import Settings
 from portal.templating import make_templates
+from tests.conftest import csrf_from
+from tests.servers import PORTAL
 from tests.smtp import TestSink, free_port
 
 
@@ -140,3 +147,72 @@ def test_htmx_refresh_gets_only_the_list(page: TestClient, smtp_sink: TestSink) 
     assert response.text.lstrip().startswith('<section id="messages"')
     assert "Welcome" in response.text and "<html" not in response.text
     assert response.headers["Vary"] == "HX-Request"
+
+
+def test_the_mail_page_does_not_exist_outside_demo_mode(client: TestClient) -> None:
+    assert client.get("/dev/mail").status_code == 404
+
+
+def test_a_newcomer_resets_201s_password_in_the_demo(tmp_path: Path) -> None:
+    """`portal demo` as `make run` starts it: seed, sink, /dev/mail, the link, the new password."""
+    port, smtp_port = free_port(), free_port()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("PORTAL_")},
+        "PORTAL_SMTP_PORT": str(smtp_port),
+    }
+    with (tmp_path / "demo.log").open("w") as log:
+        demo = subprocess.Popen(
+            [PORTAL, "demo", "--port", str(port)],
+            cwd=tmp_path,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        with httpx2.Client(base_url=base, timeout=5, follow_redirects=False) as web:
+            deadline = time.monotonic() + 30
+            while True:
+                assert demo.poll() is None, (tmp_path / "demo.log").read_text()
+                try:
+                    if web.get("/healthz").status_code == 200:
+                        break
+                except httpx2.HTTPError:
+                    time.sleep(0.2)
+                assert time.monotonic() < deadline, "the demo did not start"
+            printed = (tmp_path / "demo.log").read_text()
+            assert "201-wickedsprockets  password: " in printed
+            assert "202-wickedsprockets  password: " in printed
+            token = csrf_from(web.get("/forgot-password").text)
+            web.post(
+                "/forgot-password", data={"username": "201-wickedsprockets", "csrf_token": token}
+            )
+            deadline = time.monotonic() + 15
+            while not (found := links(web.get("/dev/mail").text)):
+                assert time.monotonic() < deadline, "no mail reached /dev/mail"
+                time.sleep(0.2)
+            reset = found[0].removeprefix(base)
+            assert reset.startswith("/reset-password/")
+            form = web.get(reset)
+            done = web.post(
+                reset,
+                data={
+                    "new_password": "my demo passphrase",
+                    "confirm_password": "my demo passphrase",
+                    "csrf_token": csrf_from(form.text),
+                },
+            )
+            assert done.headers["location"] == "/login"
+            token = csrf_from(web.get("/login").text)
+            signed_in = web.post(
+                "/login",
+                data={
+                    "username": "201-wickedsprockets",
+                    "password": "my demo passphrase",
+                    "csrf_token": token,
+                },
+            )
+            assert signed_in.headers["location"] == "/phone"
+    finally:
+        demo.terminate()
+        demo.wait(15)
