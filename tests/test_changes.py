@@ -139,9 +139,14 @@ def test_wrong_current_passwords_count_as_failed_sign_ins(signed_in: TestClient)
     assert Auth(signed_in).login().status_code == 429
 
 
-def test_signed_out_change_gets_sent_to_sign_in(client: TestClient) -> None:
-    response = client.post("/settings/password", headers=HTMX)
-    assert response.headers["HX-Redirect"] == "/login?next=/settings/password"
+def test_signed_out_change_gets_sent_to_sign_in_and_back_to_settings(client: TestClient) -> None:
+    response = client.post(
+        "/settings/password",
+        headers={**HTMX, "HX-Current-URL": "http://127.0.0.1:8000/settings"},
+    )
+    assert response.headers["HX-Redirect"] == "/login?next=/settings"
+    plain = client.post("/settings/password")
+    assert plain.headers["location"] == "/login"
 
 
 @pytest.mark.parametrize(

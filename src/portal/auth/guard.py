@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Awaitable, Callable
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -51,6 +51,16 @@ def is_local_path(target: str) -> bool:
     )
 
 
+def _return_path(request: Request) -> str:
+    """Where to come back after signing in: this page, or for a form post, the page it was on."""
+    if request.method == "GET":
+        return request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    current = urlsplit(request.headers.get("hx-current-url", ""))
+    if current.netloc == request.url.netloc and is_local_path(current.path):
+        return current.path
+    return ""
+
+
 def login_required(endpoint: Endpoint) -> Endpoint:
     """Run `endpoint` with `request.state.account` set, or send the visitor to sign in."""
 
@@ -58,8 +68,9 @@ def login_required(endpoint: Endpoint) -> Endpoint:
     async def wrapper(request: Request) -> Response:
         account = await current_account(request)
         if account is None:
-            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-            return htmx.redirect(request, f"/login?next={quote(target, safe='/')}")
+            target = _return_path(request)
+            query = f"?next={quote(target, safe='/')}" if target else ""
+            return htmx.redirect(request, "/login" + query)
         request.state.account = account
         return await endpoint(request)
 
