@@ -20,7 +20,6 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.cookies import SimpleCookie
 from typing import Any
 
 from redis.asyncio import Redis
@@ -267,7 +266,7 @@ class SessionMiddleware:
 
     async def _load(self, connection: HTTPConnection, store: PortalStore) -> SessionState:
         state = SessionState()
-        raw = _cookie_value(connection, self.cookie_name)
+        raw = connection.cookies.get(self.cookie_name)
         state.cookie_sent = raw is not None
         if raw is None or not _ID_PATTERN.fullmatch(raw):
             return state
@@ -309,23 +308,6 @@ class SessionMiddleware:
 
     def _cookie(self, value: str, max_age: int) -> str:
         return f"{self.cookie_name}={value}; Path=/; Max-Age={max_age}; {self.flags}"
-
-
-def _cookie_value(connection: HTTPConnection, name: str) -> str | None:
-    header = connection.headers.get("cookie")
-    if not header:
-        return None
-    value = connection.cookies.get(name)
-    if value is None:
-        # Starlette's parser is lenient; fall back to the stdlib for odd headers.
-        jar: SimpleCookie = SimpleCookie()
-        try:
-            jar.load(header)
-        except Exception:  # noqa: BLE001 - a malformed Cookie header is just no session
-            return None
-        morsel = jar.get(name)
-        value = morsel.value if morsel else None
-    return value
 
 
 FLASH = "_flash"
