@@ -1,14 +1,19 @@
 """Real-browser fixtures: the real server in a subprocess, and Debian's Chromium via Playwright.
 
-- `start_server(idle_seconds=...)` migrates a fresh SQLite database, adds the tenant
+- `start_server(idle_seconds=..., mail=...)` migrates a fresh SQLite database, adds the tenant
   `wickedsprockets` and the extension `201-wickedsprockets` with the CLI, runs `portal serve` on a
-  free port and waits for `/healthz`. `server` is the session's default one.
+  free port and waits for `/healthz`. `server` is the session's default one. With `mail=True` the
+  extension has the address ada@example.com and the server's mail goes to `server.sink`, a real
+  SMTP server (tests/smtp.py) in this process; `mail_server` is a fresh one of those per test,
+  for tests that change the password.
 - `browser` is one headless Chromium for the session (no `playwright install`: it drives
   /usr/bin/chromium, or $PORTAL_TEST_CHROMIUM). Without it these tests skip loudly; under CI=true
   they fail.
-- `pages.new_page(...)` opens a fresh context+page; `page` is one at 1280x800 on `server`.
-  Every page's console errors, uncaught exceptions, CSP violations and 5xx responses are
-  collected, and the test errors at teardown if there were any: the CSP allows no inline code.
+- `pages.new_page(...)` opens a fresh context+page (`java_script_enabled=False`: one without
+  JavaScript); `page` is one at 1280x800 on `server`. Every page's console errors, uncaught
+  exceptions, CSP violations and 5xx responses are collected, and the test errors at teardown if
+  there were any: the CSP allows no inline code.
+  `pages.allow(text)` excuses one expected line, like Chromium's note on a deliberate 410.
 """
 
 from __future__ import annotations
@@ -30,6 +35,8 @@ from typing import Any
 
 import pytest
 
+from tests.smtp import TestSink
+
 IN_CI = os.environ.get("CI") == "true"
 CHROMIUM = os.environ.get("PORTAL_TEST_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -43,6 +50,7 @@ CHROMIUM_ARGS = [
 ]
 USERNAME = "201-wickedsprockets"
 PASSWORD = "correct horse battery staple"
+EMAIL = "ada@example.com"
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 375, "height": 740}
 STARTUP_SECONDS = 30.0
@@ -90,13 +98,25 @@ class Server:
     process: subprocess.Popen[bytes]
     log_path: Path
     username: str = USERNAME
-    password: str = PASSWORD
+    password: str = PASSWORD  # a test that changes it updates this
+    sink: TestSink | None = None  # where its mail goes, when started with mail=True
 
     def url(self, path: str) -> str:
         return self.base_url + path
 
     def log(self, last: int = 4000) -> str:
         return self.log_path.read_text(errors="replace")[-last:]
+
+    def stop(self) -> None:
+        """Stop the server, then its mail sink; safe to call twice."""
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        if self.sink is not None:
+            self.sink.stop()
 
 
 def portal_command() -> list[str]:
@@ -141,12 +161,14 @@ def wait_healthy(server: Server) -> None:
 
 @pytest.fixture(scope="session")
 def start_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., Server]]:
-    """A factory: `start_server(idle_seconds=4)` serves a fresh database with one extension."""
+    """A factory: `start_server(idle_seconds=4)` serves a fresh database with one extension;
+    `start_server(mail=True)` also gives it an email address and a mail sink (`server.sink`)."""
     started: list[tuple[Server, Any]] = []
 
-    def start(*, idle_seconds: int | None = None) -> Server:
+    def start(*, idle_seconds: int | None = None, mail: bool = False) -> Server:
         workdir = tmp_path_factory.mktemp("server")
         port = free_port()
+        sink: TestSink | None = None
         env = {k: v for k, v in os.environ.items() if not k.startswith("PORTAL_")}
         env.update(
             PORTAL_DATABASE_URL=f"sqlite:///{workdir / 'portal.db'}",
@@ -155,6 +177,13 @@ def start_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[
         )
         if idle_seconds is not None:
             env["PORTAL_SESSION_IDLE_SECONDS"] = str(idle_seconds)
+        if mail:
+            sink = TestSink(free_port())
+            env.update(
+                PORTAL_SMTP_HOST="127.0.0.1",
+                PORTAL_SMTP_PORT=str(sink.port),
+                PORTAL_MAIL_POLL_SECONDS="0.2",
+            )
         cli(env, "db", "upgrade")
         cli(env, "tenant", "add", "wickedsprockets", "--name", "Wicked Sprockets")
         cli(
@@ -164,9 +193,12 @@ def start_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[
             USERNAME,
             "--name",
             "Ada Lovelace",
+            *(["--email", EMAIL] if mail else []),
             "--password-stdin",
             stdin=PASSWORD + "\n",
         )
+        if sink is not None:
+            sink.start()
         log_path = workdir / "server.log"
         log_file = log_path.open("wb")
         process = subprocess.Popen(
@@ -177,7 +209,7 @@ def start_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[
             stdout=log_file,
             stderr=subprocess.STDOUT,
         )
-        server = Server(env["PORTAL_BASE_URL"], idle_seconds, process, log_path)
+        server = Server(env["PORTAL_BASE_URL"], idle_seconds, process, log_path, sink=sink)
         started.append((server, log_file))
         wait_healthy(server)
         return server
@@ -185,18 +217,21 @@ def start_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[
     yield start
 
     for server, log_file in started:
-        server.process.terminate()
-        try:
-            server.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.process.kill()
-            server.process.wait()
+        server.stop()
         log_file.close()
 
 
 @pytest.fixture(scope="session")
 def server(start_server: Callable[..., Server]) -> Server:
     return start_server()
+
+
+@pytest.fixture
+def mail_server(start_server: Callable[..., Server]) -> Iterator[Server]:
+    """A server of this test's own, so it may change the password; its mail goes to `.sink`."""
+    own = start_server(mail=True)
+    yield own
+    own.stop()
 
 
 # --- the browser ------------------------------------------------------------------------------
@@ -234,10 +269,26 @@ class Pages:
     server: Server
     problems: list[str] = field(default_factory=list)
     contexts: list[Any] = field(default_factory=list)
+    allowed: list[str] = field(default_factory=list)
 
-    def new_page(self, *, viewport: dict[str, int] = DESKTOP, server: Server | None = None) -> Any:
+    def allow(self, text: str) -> None:
+        """Excuse problems containing `text`: Chromium logs every 4xx page load as an error."""
+        self.allowed.append(text)
+
+    def unexpected(self) -> list[str]:
+        return [p for p in self.problems if not any(text in p for text in self.allowed)]
+
+    def new_page(
+        self,
+        *,
+        viewport: dict[str, int] = DESKTOP,
+        server: Server | None = None,
+        java_script_enabled: bool = True,
+    ) -> Any:
         context = self.browser.new_context(
-            viewport=viewport, base_url=(server or self.server).base_url
+            viewport=viewport,
+            base_url=(server or self.server).base_url,
+            java_script_enabled=java_script_enabled,
         )
         context.set_default_timeout(EXPECT_TIMEOUT_MS)
         context.add_init_script(CSP_WATCH)
@@ -286,8 +337,8 @@ def pages(
                     page.screenshot(path=str(path), full_page=True)
                     print(f"screenshot of the failed page: {path}")
     opened.close()
-    if opened.problems:
-        report = "\n".join(f"  - {p}" for p in opened.problems)
+    if problems := opened.unexpected():
+        report = "\n".join(f"  - {p}" for p in problems)
         if call is not None and call.failed:
             print(f"browser problems during the failed test:\n{report}")
         else:
