@@ -18,7 +18,7 @@ def test_404_is_a_portal_page(client: TestClient) -> None:
     response = client.get("/no/such/page")
     assert response.status_code == 404
     assert "<title>Page not found · Portal</title>" in response.text
-    assert 'href="/static/css/portal.css"' in response.text
+    assert '<link rel="stylesheet" href="/static/css/portal.' in response.text
 
 
 def test_405_is_a_portal_page(client: TestClient) -> None:

@@ -12,10 +12,10 @@ from redis.asyncio import Redis
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Mount
-from starlette.staticfiles import StaticFiles
 
 from portal import devmail, errors, health, tabs
 from portal.accesslog import AccessLogMiddleware
+from portal.assets import Assets
 from portal.auth import recovery
 from portal.auth import routes as auth_routes
 from portal.auth.passwords import Passwords
@@ -100,13 +100,14 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
             clock=clock,
         ),
     ]
+    assets = Assets(settings.static_dir, watch=settings.reload_templates)
     routes = [
         *tabs.routes,
         *auth_routes.routes,
         *recovery.routes,
         *health.routes,
         *(devmail.routes if settings.demo else []),
-        Mount("/static", StaticFiles(directory=settings.static_dir), name="static"),
+        Mount("/static", assets, name="static"),
     ]
     app = Starlette(
         routes=routes,
@@ -116,6 +117,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
     )
     app.state.settings = settings
     app.state.templates = make_templates(auto_reload=settings.reload_templates)
+    app.state.templates.env.globals["static"] = assets.url
     app.state.passwords = passwords
     return app
 
