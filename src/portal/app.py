@@ -91,6 +91,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
     middleware = [
         Middleware(AccessLogMiddleware),
         Middleware(SecurityHeadersMiddleware, https=settings.https),
+        Middleware(errors.OutageMiddleware),
         Middleware(BodySizeLimitMiddleware),
         Middleware(
             SessionMiddleware,
@@ -116,8 +117,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.state.templates = make_templates(auto_reload=settings.reload_templates)
-    app.state.templates.env.globals["static"] = assets.url
+    app.state.templates = make_templates(auto_reload=settings.reload_templates, assets=assets)
     app.state.passwords = passwords
     return app
 

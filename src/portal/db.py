@@ -58,7 +58,8 @@ def configure(engine: Engine) -> Engine:
 def make_engine(url: str) -> AsyncEngine:
     """The app's engine; PostgreSQL connections are checked before use so a restart heals."""
     _ensure_sqlite_dir(url)
-    engine = create_async_engine(async_url(url), pool_pre_ping=True)
+    # hide_parameters: an error message must never carry a mail body or a hash into a log.
+    engine = create_async_engine(async_url(url), pool_pre_ping=True, hide_parameters=True)
     configure(engine.sync_engine)
     return engine
 

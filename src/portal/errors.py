@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import logging
 
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from portal import csrf, htmx
 from portal.security import security_headers
@@ -21,7 +25,15 @@ MESSAGES = {
     405: ("Not allowed", "That action is not available here."),
     413: ("Too large", "That request was too large."),
     500: ("Something went wrong", "The portal hit a problem. Please try again in a moment."),
+    503: (
+        "Temporarily unavailable",
+        "The portal cannot reach its storage just now, so signing in and your pages are "
+        "unavailable for a moment. Please try again in a minute.",
+    ),
 }
+# A database or Redis that does not answer: a passing outage, not a bug. Nothing goes ahead
+# without them (sign-in fails closed), and the pools reconnect by themselves when they return.
+OUTAGES = (RedisConnectionError, RedisTimeoutError, OperationalError, InterfaceError, OSError)
 
 
 def error_page(request: Request, status_code: int) -> Response:
@@ -61,6 +73,42 @@ async def server_error(request: Request, exc: Exception) -> Response:
         response.headers.setdefault(name, value)
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+class OutageMiddleware:
+    """Answers 503 with the portal's page when the database or Redis does not answer.
+
+    Handled here rather than as a server error: an outage is expected now and then, and
+    should neither log a traceback per request nor look like a bug to the user.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        except OUTAGES as exc:
+            if started:
+                raise
+            request = Request(scope)
+            log.warning(
+                "storage unavailable on %s %s: %s",
+                scope["method"],
+                scope["path"],
+                type(exc).__name__,
+            )
+            await error_page(request, 503)(scope, receive, send)
 
 
 exception_handlers = {

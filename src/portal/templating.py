@@ -14,7 +14,9 @@ from starlette.responses import HTMLResponse, Response
 from starlette.templating import Jinja2Templates
 
 from portal import csrf
+from portal.assets import Assets
 from portal.htmx import is_htmx
+from portal.settings import PROJECT_ROOT
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 
@@ -63,7 +65,9 @@ class Templates(Jinja2Templates):
         )
 
 
-def make_templates(*, auto_reload: bool = False) -> Templates:
+def make_templates(*, auto_reload: bool = False, assets: Assets | None = None) -> Templates:
+    """The portal's templates; `static("css/portal.css")` in them names fingerprinted files."""
+    assets = assets or Assets(PROJECT_ROOT / "static", watch=auto_reload)
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATE_DIR),
         autoescape=True,
@@ -72,6 +76,7 @@ def make_templates(*, auto_reload: bool = False) -> Templates:
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    env.globals["static"] = assets.url
     return Templates(env)
 
 

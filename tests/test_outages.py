@@ -1,0 +1,122 @@
+"""Faults: Redis stopping and returning; the portal fails closed and heals without a restart."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import redis
+from starlette.testclient import TestClient
+
+from portal.app import create_app
+from portal.settings import Settings
+from tests.conftest import IN_CI, PASSWORD, Auth, csrf_from, make_account_in
+from tests.servers import free_port
+
+
+class RedisServer:
+    """A redis-server of this test's own, which it may stop and start again."""
+
+    def __init__(self, directory: Path) -> None:
+        self.port = free_port()
+        self.directory = directory
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.directory),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                redis.Redis.from_url(self.url, socket_connect_timeout=0.5).ping()
+                return
+            except redis.RedisError:
+                assert time.monotonic() < deadline, "redis-server did not start"
+                time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(10)
+            self.process = None
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    if shutil.which("redis-server") is None:
+        message = "redis-server is not installed"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip("SKIPPED LOUDLY: " + message)
+    server = RedisServer(tmp_path)
+    server.start()
+    yield server
+    server.stop()
+
+
+def test_redis_stopping_fails_closed_and_heals_by_itself(
+    sqlite_url: str, own_redis: RedisServer
+) -> None:
+    settings = Settings(secret_key="k", database_url=sqlite_url, redis_url=own_redis.url)
+    with TestClient(create_app(settings), follow_redirects=False) as client:
+        make_account_in(client)
+        auth = Auth(client)
+        auth.login()
+        assert client.get("/phone").status_code == 200
+        token = csrf_from(client.get("/phone").text)
+
+        own_redis.stop()
+        assert client.get("/healthz").status_code == 503
+        page = client.get("/phone")
+        assert page.status_code == 503
+        assert "Temporarily unavailable" in page.text
+        assert "Traceback" not in page.text
+        # Signing in fails closed: no password is checked without the attempt counter.
+        client.cookies.clear()
+        attempt = client.post(
+            "/login",
+            data={"username": "201-wickedsprockets", "password": PASSWORD, "csrf_token": token},
+        )
+        assert attempt.status_code == 503
+        assert "portal_session" not in attempt.headers.get("set-cookie", "")
+
+        own_redis.start()  # empty: sessions are gone, the portal carries on
+        assert client.get("/healthz").status_code == 200
+        assert auth.login().headers["location"] == "/phone"
+        assert client.get("/phone").status_code == 200
+
+
+def test_database_unreachable_is_a_clear_page(settings: Settings) -> None:
+    broken = replace(settings, database_url="postgresql+psycopg://nobody@127.0.0.1:1/none")
+    with TestClient(create_app(broken), follow_redirects=False) as client:
+        page = client.get("/login")
+        if broken.redis_url is None:
+            # Sessions live in the database: every page needs it.
+            assert page.status_code == 503
+        signed = client.post("/login", data={"username": "201-x", "password": "y"})
+        assert signed.status_code in (403, 503)
+        assert "Traceback" not in signed.text
