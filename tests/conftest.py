@@ -84,7 +84,7 @@ def postgres_url(schema: str) -> str:
     return f"{base}?options=-csearch_path%3D{schema}"
 
 
-TABLES = ("extension", "tenant", "web_session", "outbox", "reset_token")
+TABLES = ("extension", "tenant", "web_session", "outbox", "reset_token", "audit_event")
 
 
 def truncate_postgres(url: str) -> None:

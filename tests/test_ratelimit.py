@@ -145,12 +145,12 @@ def test_fifty_simultaneous_attempts_let_at_most_five_through(
 def test_every_outcome_is_logged_without_the_password(
     auth: Auth, account: Account, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="portal.auth")
+    caplog.set_level(logging.INFO, logger="portal.audit")
     auth.login(username=" 201-WickedSprockets", password="hunter2-wrong")
     auth.login()
     auth.logout()
     fail(auth, 6)
-    records = [r.getMessage() for r in caplog.records if r.name == "portal.auth"]
+    records = [r.getMessage() for r in caplog.records if r.name == "portal.audit"]
     assert "sign-in failure username='201-wickedsprockets' client=testclient" in records
     assert "sign-in success username='201-wickedsprockets' client=testclient" in records
     assert "sign-in locked username='201-wickedsprockets' client=testclient" in records

@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from portal import emails, mail
+from portal import audit, emails, mail
 from portal.auth.passwords import Passwords, generate_password
 from portal.auth.policy import policy_error
 from portal.models import Extension, ResetToken, Tenant, utcnow
@@ -197,6 +197,7 @@ async def set_password(
     if extension is None:
         raise AccountError(f"unknown extension {username}")
     new_hash = await passwords.hash(password)
+    audit.add(db, "password-set", "success", str(username), audit.COMMAND_LINE)
     await replace_password(
         db, extension, new_hash, how="by your system administrator", clear_lockout=True
     )
@@ -254,6 +255,8 @@ async def authenticate(
     """The extension these credentials open, or None; every failure costs one verify."""
     username = parse_username(raw_username)
     extension = await find_extension(db, username) if username else None
+    # End the read so no pooled connection waits through the hash (a sign-in burst queues there).
+    await db.commit()
     usable = extension is not None and not extension.disabled
     verdict = await passwords.verify(
         extension.password_hash if usable and extension else None, password
@@ -315,6 +318,7 @@ async def unlock(db: AsyncSession, code: str) -> None:
         raise AccountError(f"unknown extension {username}")
     extension.unlocked_at = utcnow()
     db.add(extension)
+    audit.add(db, "unlock", "success", str(username), audit.COMMAND_LINE)
     await db.commit()
 
 

@@ -13,7 +13,7 @@ from typing import NoReturn, TypeVar
 from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.applications import Starlette
 
-from portal import accounts, db
+from portal import accounts, audit, db
 from portal.auth.passwords import Passwords
 from portal.settings import Settings, SettingsError
 
@@ -68,6 +68,10 @@ def build_parser() -> Parser:
     ext_pw.add_argument("--password-stdin", action="store_true")
     ext_unlock = ext_commands.add_parser("unlock", help="lift a sign-in lockout")
     ext_unlock.add_argument("code", metavar="EXT-CODE")
+
+    trail = commands.add_parser("audit", help="show the audit trail, newest first")
+    trail.add_argument("code", metavar="EXT-CODE", nargs="?", help="only this extension")
+    trail.add_argument("--limit", type=int, default=50, help="how many events (default 50)")
     return parser
 
 
@@ -103,6 +107,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         db.upgrade(settings.database_url)
         print("database is up to date")
         return 0
+    if args.command == "audit":
+        return _audit(args, settings)
     if args.command == "tenant":
         tenant = _run(settings, lambda s: accounts.create_tenant(s, args.code, args.name))
         print(f"tenant {tenant.code} added")
@@ -138,6 +144,19 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if password is None:
         print(f"password: {generated}")
         print("(shown once: hand it to the user now)")
+    return 0
+
+
+def _audit(args: argparse.Namespace, settings: Settings) -> int:
+    if args.limit < 1:
+        raise CommandError("--limit must be at least 1")
+    username = str(accounts.parse_extension_code(args.code)) if args.code else None
+    events = _run(settings, lambda s: audit.recent(s, username, args.limit))
+    for event in events:
+        when = accounts.as_utc(event.at).strftime("%Y-%m-%d %H:%M:%SZ")
+        print(f"{when}  {event.username:<28} {event.event:<16} {event.outcome:<10} {event.client}")
+    if not events:
+        print("no events")
     return 0
 
 

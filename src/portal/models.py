@@ -101,3 +101,19 @@ class OutboxMessage(SQLModel, table=True):
         default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
     )
     last_error: str | None = Field(default=None, max_length=500)
+
+
+class AuditEvent(SQLModel, table=True):
+    """Who did what to which account, when, from where, and how it ended."""
+
+    __tablename__ = "audit_event"
+    __table_args__ = (Index("ix_audit_event_username_at", "username", "at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False)
+    )
+    username: str = Field(max_length=80)  # canonical, even for extensions that do not exist
+    event: str = Field(max_length=32)
+    outcome: str = Field(max_length=16)
+    client: str = Field(max_length=64)

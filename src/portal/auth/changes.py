@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import logging
-
-from portal import accounts
+from portal import accounts, audit
 from portal.accounts import Account
 from portal.auth.resets import NewPassword, check_new_password
 from portal.models import Extension
 from portal.services import Services
-
-log = logging.getLogger("portal.auth")
 
 
 async def change_password(
@@ -38,23 +34,27 @@ async def change_password(
     async with portal.db() as db:
         extension = await db.get(Extension, account.id)
         assert extension is not None
+        audit.add(db, "password-change", "success", account.username, address)
         stamp = await accounts.replace_password(db, extension, new_hash, how="from the portal")
     portal.mail.wake()
-    log.info("password changed username=%r client=%s", account.username, address)
     return NewPassword({}, stamp=stamp)
 
 
 async def _check_current(portal: Services, account: Account, current: str, address: str) -> str:
     """'' when `current` is right; a wrong one counts against the sign-in limit."""
     decision = await portal.throttle.attempt(account.username, address)
-    if not decision.allowed:
-        return decision.message
+    if decision.allowed:
+        async with portal.db() as db:
+            extension = await db.get(Extension, account.id)
+        stored = extension.password_hash if extension else None
+        verdict = await portal.passwords.verify(stored, current)  # no connection held meanwhile
+    outcome = "locked" if not decision.allowed else "success" if verdict.ok else "failure"
+    if outcome == "success":
+        await portal.throttle.clear(account.username)
+        return ""
     async with portal.db() as db:
-        extension = await db.get(Extension, account.id)
-    verdict = await portal.passwords.verify(extension.password_hash if extension else None, current)
-    if not verdict.ok:
-        await portal.throttle.failed(address)
-        log.info("change-password failure username=%r client=%s", account.username, address)
-        return "That is not your current password."
-    await portal.throttle.clear(account.username)
-    return ""
+        await audit.record(db, "password-change", outcome, account.username, address)
+    if outcome == "locked":
+        return decision.message
+    await portal.throttle.failed(address)
+    return "That is not your current password."

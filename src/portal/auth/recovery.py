@@ -79,6 +79,7 @@ async def reset_password(request: Request) -> Response:
         token,
         csrf.text_field(form, "new_password"),
         csrf.text_field(form, "confirm_password"),
+        client_address(request, portal.settings.trusted_proxies),
     )
     if result.invalid_link:
         context["invalid"] = True

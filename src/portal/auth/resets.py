@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import logging
 import re
 import secrets
 from dataclasses import dataclass
@@ -13,13 +12,12 @@ from datetime import timedelta
 from sqlalchemy import delete
 from sqlmodel import col, select
 
-from portal import accounts, emails, mail
+from portal import accounts, audit, emails, mail
 from portal.auth.policy import policy_error
 from portal.auth.signin import canonical_username
 from portal.models import Extension, ResetToken, Tenant, utcnow
 from portal.services import Services
 
-log = logging.getLogger("portal.auth")
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{43}")
 
 
@@ -45,14 +43,15 @@ async def request_reset(portal: Services, raw_username: str, address: str) -> No
     """
     key = canonical_username(raw_username)
     if not await portal.throttle.allow_reset(key, address):
-        log.info("reset limited username=%r client=%s", key, address)
+        async with portal.db() as db:
+            await audit.record(db, "reset-request", "limited", key, address)
         return
     username = accounts.parse_username(raw_username)
     settings = portal.settings
     async with portal.db() as db:
         found = await accounts.find_account(db, username) if username else None
         if found is None or found[0].disabled or not found[0].email:
-            log.info("reset not sent username=%r client=%s (no address on file)", key, address)
+            await audit.record(db, "reset-request", "no-address", key, address)
             return
         extension, tenant = found
         assert extension.email is not None
@@ -74,9 +73,9 @@ async def request_reset(portal: Services, raw_username: str, address: str) -> No
             hours=describe_seconds(settings.reset_token_seconds),
         )
         await mail.enqueue(db, message, give_up_after=settings.reset_token_seconds)
+        audit.add(db, "reset-request", "sent", key, address)
         await db.commit()
     portal.mail.wake()
-    log.info("reset link queued username=%r client=%s", key, address)
 
 
 async def find_reset(portal: Services, token: str) -> tuple[Extension, Tenant] | None:
@@ -129,7 +128,9 @@ def check_new_password(
     return errors
 
 
-async def complete_reset(portal: Services, token: str, new: str, confirm: str) -> NewPassword:
+async def complete_reset(
+    portal: Services, token: str, new: str, confirm: str, address: str
+) -> NewPassword:
     """Set the new password through a link; the link is used up in the same transaction."""
     found = await find_reset(portal, token)
     if found is None:
@@ -158,10 +159,10 @@ async def complete_reset(portal: Services, token: str, new: str, confirm: str) -
             return NewPassword({}, invalid_link=True)
         current = await db.get(Extension, extension.id)
         assert current is not None
+        audit.add(db, "password-reset", "success", username, address)
         stamp = await accounts.replace_password(
             db, current, new_hash, how="with a reset link", clear_lockout=True
         )
     await portal.throttle.clear(username)
     portal.mail.wake()
-    log.info("password reset username=%r", username)
     return NewPassword({}, stamp=stamp)

@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from portal import csrf, htmx
+from portal import audit, csrf, htmx
 from portal.accounts import credential_stamp, parse_username
 from portal.auth import guard, sessions
 from portal.auth.policy import strength
@@ -93,7 +93,13 @@ async def logout(request: Request) -> Response:
     if request.session.get(guard.USER_KEY) is None:
         return htmx.redirect(request, "/login")  # nothing to end, so nothing to protect
     await csrf.checked_form(request)
+    account = await guard.current_account(request)
     await sessions.end(request)
+    if account is not None:
+        portal = services(request)
+        async with portal.db() as db:
+            address = client_address(request, portal.settings.trusted_proxies)
+            await audit.record(db, "sign-out", "success", account.username, address)
     return htmx.redirect(request, "/login")
 
 

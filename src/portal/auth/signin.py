@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-import logging
 from dataclasses import dataclass
 from typing import Literal
 
-from portal import accounts
+from portal import accounts, audit
 from portal.models import Extension
 from portal.services import Services
-
-log = logging.getLogger("portal.auth")
 
 
 @dataclass(frozen=True)
@@ -48,17 +45,17 @@ async def sign_in(
     if not decision.allowed and await _apply_unlock(portal, raw_username, counter):
         decision = await throttle.attempt(counter, address)
     if not decision.allowed:
-        log.info("sign-in locked username=%r client=%s", key, address)
+        async with portal.db() as db:
+            await audit.record(db, "sign-in", "locked", key, address)
         return Outcome("locked", locked_message=decision.message)
 
     async with portal.db() as db:
         extension = await accounts.authenticate(db, portal.passwords, raw_username, password)
+        await audit.record(db, "sign-in", "success" if extension else "failure", key, address)
     if extension is None:
         await throttle.failed(address)
-        log.info("sign-in failure username=%r client=%s", key, address)
         return Outcome("failure")
     await throttle.clear(key, *([device] if device else []))
-    log.info("sign-in success username=%r client=%s", key, address)
     return Outcome("success", extension, device_cookie=throttle.new_device_cookie(key))
 
 

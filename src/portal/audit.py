@@ -1,0 +1,33 @@
+"""The audit trail: sign-ins, failures, lockouts, unlocks, password changes, resets, sign-outs."""
+
+from __future__ import annotations
+
+import logging
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from portal.models import AuditEvent
+
+log = logging.getLogger("portal.audit")
+COMMAND_LINE = "command-line"
+
+
+def add(db: AsyncSession, event: str, outcome: str, username: str, client: str) -> None:
+    """Record an event in the caller's transaction, and log the same line."""
+    db.add(AuditEvent(username=username[:80], event=event, outcome=outcome, client=client[:64]))
+    log.info("%s %s username=%r client=%s", event, outcome, username, client)
+
+
+async def record(db: AsyncSession, event: str, outcome: str, username: str, client: str) -> None:
+    """Record an event in a transaction of its own."""
+    add(db, event, outcome, username, client)
+    await db.commit()
+
+
+async def recent(db: AsyncSession, username: str | None, limit: int = 50) -> list[AuditEvent]:
+    """The newest events, of one account or of all; newest first."""
+    statement = select(AuditEvent).order_by(col(AuditEvent.at).desc(), col(AuditEvent.id).desc())
+    if username is not None:
+        statement = statement.where(AuditEvent.username == username)
+    return list((await db.exec(statement.limit(limit))).all())
