@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -314,9 +315,9 @@ def test_workers_share_counts_through_redis(
             statuses = [post_failure(base, username) for _ in range(6)]
             assert statuses == [200, 200, 200, 200, 200, 429]
             pids = {
-                line.split()[2]
-                for line in log_path.read_text().splitlines()
-                if f"username='{username}'" in line
+                entry["process"]
+                for entry in map(json.loads, log_path.read_text().splitlines())
+                if f"username='{username}'" in entry["message"]
             }
             if len(pids) == 2:
                 spanned = True

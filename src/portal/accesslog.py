@@ -1,12 +1,17 @@
-"""One line per request, with the reset token cut out of the path (uvicorn's own log is off)."""
+"""One line per request, with the reset token cut out of the path (uvicorn's own log is off),
+and a request id for every line logged while serving it (sent back as X-Request-ID)."""
 
 from __future__ import annotations
 
 import logging
 import re
+import secrets
 import time
 
+from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from portal.logs import request_id
 
 log = logging.getLogger("portal.access")
 _SECRET_PATHS = re.compile(r"^(/reset-password/)[^/]+")
@@ -27,11 +32,14 @@ class AccessLogMiddleware:
             return
         started = time.perf_counter()
         status = 500
+        rid = secrets.token_hex(8)
+        token = request_id.set(rid)
 
         async def send_wrapper(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                MutableHeaders(scope=message)["X-Request-ID"] = rid
             await send(message)
 
         try:
@@ -46,3 +54,4 @@ class AccessLogMiddleware:
                 status,
                 (time.perf_counter() - started) * 1000,
             )
+            request_id.reset(token)

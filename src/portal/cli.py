@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
@@ -13,7 +12,7 @@ from typing import NoReturn, TypeVar
 from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.applications import Starlette
 
-from portal import accounts, audit, db
+from portal import accounts, audit, db, logs
 from portal.auth.passwords import Passwords
 from portal.settings import Settings, SettingsError
 
@@ -196,9 +195,7 @@ def app_from_env() -> Starlette:
     """The ASGI app for uvicorn's --factory, configured from the environment."""
     from portal.app import create_app
 
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(process)d %(levelname)s %(name)s %(message)s"
-    )
+    logs.configure()
     return create_app(Settings.from_env())
 
 
@@ -227,6 +224,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         access_log=False,  # ours leaves reset tokens out (portal.accesslog)
         server_header=False,
         log_level="info",
+        log_config=None,  # keep ours: JSON lines with request ids
     )
     return 0
 

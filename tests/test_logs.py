@@ -1,0 +1,64 @@
+"""Logs: JSON lines for collectors, a request id on every line of a request, and no secrets."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+
+import pytest
+from starlette.testclient import TestClient
+
+from portal.logs import JsonFormatter, RequestIdFilter
+from tests.conftest import PASSWORD, Account, Auth
+
+
+class Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.addFilter(RequestIdFilter())
+        self.setFormatter(JsonFormatter())
+        self.lines: list[dict[str, object]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(json.loads(self.format(record)))
+
+
+@pytest.fixture
+def collected() -> Iterator[Collect]:
+    handler = Collect()
+    root = logging.getLogger()
+    previous = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    yield handler
+    root.removeHandler(handler)
+    root.setLevel(previous)
+
+
+def test_every_line_of_a_request_carries_its_id(
+    auth: Auth, account: Account, collected: Collect
+) -> None:
+    response = auth.login(password="wrong password")
+    rid = response.headers["X-Request-ID"]
+    mine = [line for line in collected.lines if line["request_id"] == rid]
+    messages = [str(line["message"]) for line in mine]
+    assert any(m.startswith("sign-in failure username='201-wickedsprockets'") for m in messages)
+    assert any('"POST /login" 200' in m for m in messages)  # the access line
+    other = auth.client.get("/login").headers["X-Request-ID"]
+    assert other != rid
+
+
+def test_lines_are_json_with_the_expected_fields(collected: Collect, client: TestClient) -> None:
+    client.get("/no-such-page")
+    [access] = [line for line in collected.lines if line["logger"] == "portal.access"]
+    assert set(access) >= {"time", "level", "logger", "process", "request_id", "message"}
+    assert access["level"] == "INFO"
+
+
+def test_no_password_reaches_a_log_line(auth: Auth, account: Account, collected: Collect) -> None:
+    auth.login(password="hunter2 wrong guess")
+    auth.login()
+    text = json.dumps(collected.lines)
+    assert "hunter2" not in text
+    assert PASSWORD not in text
