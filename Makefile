@@ -5,9 +5,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
-CHECKED := src tests alembic
+CHECKED := src tests alembic bench
 
-.PHONY: run test lint typecheck pytest chromium clean
+.PHONY: run test lint typecheck pytest chromium bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,10 @@ chromium:
 			echo "WARNING: /usr/bin/chromium is missing and this is not root: browser tests will skip (install the chromium package)"; \
 		fi; \
 	fi
+
+## bench: start a real server and print the benchmark table (not part of make test)
+bench: $(STAMP)
+	$(BIN)/python -m bench
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,44 @@
+"""Bytes on the wire: the login page's first load with every asset, and one tab switch."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import httpx2
+
+FIRST_LOAD_BUDGET = 40 * 1024
+TAB_SWITCH_BUDGET = 4 * 1024
+
+
+@dataclass(frozen=True)
+class Transfer:
+    first_load: int  # compressed bytes: the login page and every asset it loads
+    first_load_parts: dict[str, int]
+    tab_switch: int  # compressed bytes of one htmx tab switch
+
+
+def wire_bytes(response: httpx2.Response) -> int:
+    """Body bytes as sent (compressed when the server compressed them), plus the headers."""
+    headers = sum(len(k) + len(v) + 4 for k, v in response.headers.raw)
+    return headers + int(response.headers.get("content-length", len(response.content)))
+
+
+def measure(base: str, username: str, password: str) -> Transfer:
+    """Load the login page as a new browser would, sign in, then switch one tab."""
+    with httpx2.Client(base_url=base, headers={"Accept-Encoding": "gzip"}) as browser:
+        login = browser.get("/login")
+        parts = {"/login": wire_bytes(login)}
+        for url in re.findall(r'(?:href|src)="(/static/[^"]+)"', login.text):
+            parts[url] = wire_bytes(browser.get(url))
+        token = re.search(r'name="csrf_token" value="([^"]+)"', login.text)
+        assert token, "no CSRF token on the login page"
+        signed_in = browser.post(
+            "/login",
+            data={"username": username, "password": password, "csrf_token": token.group(1)},
+            follow_redirects=True,
+        )
+        assert signed_in.url.path == "/phone", "the benchmark could not sign in"
+        switch = browser.get("/settings", headers={"HX-Request": "true"})
+        assert switch.status_code == 200
+    return Transfer(sum(parts.values()), parts, wire_bytes(switch))

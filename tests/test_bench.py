@@ -1,0 +1,35 @@
+"""The byte budgets of `make bench`, measured the same way on a real server."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from bench.transfer import FIRST_LOAD_BUDGET, TAB_SWITCH_BUDGET, measure
+
+from tests.servers import portal_command, portal_server
+
+
+def test_first_load_and_tab_switch_fit_their_byte_budgets(tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "PORTAL_DATABASE_URL": f"sqlite:///{tmp_path}/bench.db",
+        "PORTAL_SECRET_KEY": "bench",
+    }
+    portal_command(env, "db", "upgrade")
+    portal_command(env, "tenant", "add", "acme", "--name", "Acme")
+    portal_command(
+        env,
+        "extension",
+        "add",
+        "1-acme",
+        "--name",
+        "A",
+        "--password-stdin",
+        stdin="pass phrase 9\n",
+    )
+    with portal_server(env, tmp_path / "server.log") as base:
+        transfer = measure(base, "1-acme", "pass phrase 9")
+    assert len(transfer.first_load_parts) == 5  # the page, its stylesheet and three scripts
+    assert transfer.first_load <= FIRST_LOAD_BUDGET
+    assert transfer.tab_switch <= TAB_SWITCH_BUDGET
