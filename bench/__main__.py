@@ -40,8 +40,8 @@ def main() -> int:
         portal_command(
             env, "extension", "add", "1-bench", "--name", "B", "--password-stdin", stdin=PASSWORD
         )
-        with portal_server(env, Path(tmp) / "server.log") as base:
-            transfer = measure(base, "1-bench", PASSWORD)
+        with portal_server(env, Path(tmp) / "server.log") as server:
+            transfer = measure(server.base, "1-bench", PASSWORD)
     rows = [
         ("first load of /login, all assets, gzip", transfer.first_load, FIRST_LOAD_BUDGET),
         ("one tab switch (htmx)", transfer.tab_switch, TAB_SWITCH_BUDGET),

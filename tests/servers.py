@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx2
@@ -32,9 +33,15 @@ def portal_command(env: dict[str, str], *args: str, stdin: str | None = None) ->
     return done.stdout
 
 
+@dataclass(frozen=True)
+class Running:
+    base: str  # http://127.0.0.1:PORT
+    process: subprocess.Popen[bytes]
+
+
 @contextmanager
-def portal_server(env: dict[str, str], log_path: Path, *args: str) -> Iterator[str]:
-    """`portal serve ARGS` on a free port until the block ends; yields its base URL."""
+def portal_server(env: dict[str, str], log_path: Path, *args: str) -> Iterator[Running]:
+    """`portal serve ARGS` on a free port until the block ends."""
     port = free_port()
     env = {**os.environ, **env, "PORTAL_BASE_URL": f"http://127.0.0.1:{port}"}
     with log_path.open("w") as log:
@@ -57,7 +64,7 @@ def portal_server(env: dict[str, str], log_path: Path, *args: str) -> Iterator[s
             if time.monotonic() > deadline:
                 pytest.fail(f"portal serve did not become healthy:\n{log_path.read_text()}")
             time.sleep(0.2)
-        yield base
+        yield Running(base, server)
     finally:
         server.terminate()
         server.wait(15)

@@ -28,8 +28,8 @@ def test_first_load_and_tab_switch_fit_their_byte_budgets(tmp_path: Path) -> Non
         "--password-stdin",
         stdin="pass phrase 9\n",
     )
-    with portal_server(env, tmp_path / "server.log") as base:
-        transfer = measure(base, "1-acme", "pass phrase 9")
+    with portal_server(env, tmp_path / "server.log") as server:
+        transfer = measure(server.base, "1-acme", "pass phrase 9")
     assert len(transfer.first_load_parts) == 5  # the page, its stylesheet and three scripts
     assert transfer.first_load <= FIRST_LOAD_BUDGET
     assert transfer.tab_switch <= TAB_SWITCH_BUDGET

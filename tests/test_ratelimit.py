@@ -308,7 +308,8 @@ def test_workers_share_counts_through_redis(
     }
     portal_command(env, "db", "upgrade")
     log_path = tmp_path / "server.log"
-    with portal_server(env, log_path, "--workers", "2") as base:
+    with portal_server(env, log_path, "--workers", "2") as server:
+        base = server.base
         spanned = False
         for round_ in range(6):
             username = f"{round_ + 1}-workers"

@@ -339,7 +339,10 @@ def test_the_answer_takes_the_same_time_for_every_extension(
     kinds = {"with email": ["1-acme", "2-acme"] * 3, "without": ["3-acme"] * 6, "none": []}
     kinds["none"] = [f"{n}-acme" for n in range(10, 16)]
     timings: dict[str, list[float]] = {kind: [] for kind in kinds}
-    with portal_server(env, tmp_path / "server.log") as base, httpx2.Client(base_url=base) as web:
+    with (
+        portal_server(env, tmp_path / "server.log") as server,
+        httpx2.Client(base_url=server.base) as web,
+    ):
         token = csrf_from(web.get("/forgot-password").text)
         for round_ in range(6):
             for kind, names in kinds.items():
