@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
+import socket
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -15,7 +18,7 @@ from starlette.testclient import TestClient
 
 from portal.app import create_app
 from portal.settings import Settings
-from tests.conftest import IN_CI, PASSWORD, Auth, csrf_from, make_account_in
+from tests.conftest import IN_CI, PASSWORD, Auth, csrf_from, make_account_in, truncate_postgres
 from tests.servers import free_port
 
 
@@ -120,3 +123,87 @@ def test_database_unreachable_is_a_clear_page(settings: Settings) -> None:
         signed = client.post("/login", data={"username": "201-x", "password": "y"})
         assert signed.status_code in (403, 503)
         assert "Traceback" not in signed.text
+
+
+class TcpProxy:
+    """127.0.0.1:port → target, which a test can cut like a database restart would."""
+
+    def __init__(self, target_port: int) -> None:
+        self.port = free_port()
+        self.target_port = target_port
+        self.links: list[socket.socket] = []
+        self.listener: socket.socket | None = None
+        self.lock = threading.Lock()
+
+    def start(self) -> None:
+        listener = socket.create_server(("127.0.0.1", self.port), reuse_port=True)
+        self.listener = listener
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return  # closed: the "server" is down
+            upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            with self.lock:
+                self.links += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for sock in (source, sink):
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+
+    def cut(self) -> None:
+        """Stop listening and drop every open connection, as a restarting server does."""
+        if self.listener is not None:
+            with contextlib.suppress(OSError):
+                self.listener.shutdown(socket.SHUT_RDWR)  # wakes the accepting thread
+            self.listener.close()
+            self.listener = None
+        with self.lock:
+            for sock in self.links:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+                sock.close()
+            self.links.clear()
+
+
+def test_a_postgresql_restart_fails_clearly_then_heals_by_itself(
+    postgres_schema: str, sqlite_url: str
+) -> None:
+    proxy = TcpProxy(5432)
+    proxy.start()
+    url = postgres_schema.replace("127.0.0.1:5432", f"127.0.0.1:{proxy.port}")
+    settings = Settings(secret_key="k", database_url=url)
+    truncate_postgres(postgres_schema)
+    try:
+        with TestClient(
+            create_app(settings), follow_redirects=False, raise_server_exceptions=False
+        ) as client:
+            make_account_in(client)
+            auth = Auth(client)
+            auth.login()
+            assert client.get("/phone").status_code == 200
+
+            proxy.cut()
+            down = client.get("/phone")
+            assert down.status_code == 503
+            assert "Temporarily unavailable" in down.text
+            assert client.get("/healthz").status_code == 503
+
+            proxy.start()  # back, on the same port; the pool's dead connections are dropped
+            assert client.get("/healthz").status_code == 200
+            assert client.get("/phone").status_code == 200  # the session survived in the database
+    finally:
+        proxy.cut()
