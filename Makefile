@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 CHECKED := src tests alembic bench
 
-.PHONY: run test lint typecheck pytest chromium bench clean
+.PHONY: run test lint typecheck pytest chromium node-deps bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,7 +29,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP)
+pytest: $(STAMP) node-deps
 	$(BIN)/pytest
 
 # Browser tests drive Debian's Chromium; install it when missing and we may.
@@ -43,9 +43,22 @@ chromium:
 		fi; \
 	fi
 
+# The accessibility tests inject axe-core into pages: pinned in tests/browser/package-lock.json,
+# installed by `npm ci` into tests/browser/node_modules (gitignored) when the lock changes.
+AXE := tests/browser/node_modules/axe-core/axe.min.js
+
+node-deps: $(AXE)
+
+$(AXE): tests/browser/package.json tests/browser/package-lock.json
+	@if command -v npm >/dev/null; then \
+		cd tests/browser && npm ci --no-audit --no-fund --loglevel=error && touch node_modules/axe-core/axe.min.js; \
+	else \
+		echo "WARNING: npm is missing: the accessibility tests will skip (install nodejs and npm)"; \
+	fi
+
 ## bench: start a real server and print the benchmark table (not part of make test)
 bench: $(STAMP)
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache tests/browser/node_modules

@@ -47,8 +47,14 @@
     if (toggle) setMenu(toggle.getAttribute("aria-expanded") !== "true");
   });
 
+  // Escape closes it; focus that was inside goes back to the button, not into nothing.
   document.addEventListener("keydown", function (event) {
-    if (event.key === "Escape") setMenu(false);
+    var menu = document.getElementById("menu");
+    if (event.key !== "Escape" || !menu || !menu.classList.contains("menu--open")) return;
+    var inside = menu.contains(document.activeElement);
+    setMenu(false);
+    var button = document.querySelector("[data-menu-toggle]");
+    if (inside && button) button.focus();
   });
 
   // --- Forgot password? carries what was typed as the username to the next page. ---
@@ -105,10 +111,37 @@
     if (idleSeconds()) armIdle(idleSeconds());
   });
 
+  // --- Focus after a swap. htmx keeps focus only on an element with an id, so when the focused
+  // button or tab link is swapped away (or hidden in the closed menu) focus would fall to the
+  // top of the page. It goes where the reader is instead: the first field in error (the
+  // templates mark it autofocus, which htmx honours first), else the message the swap brought,
+  // which is read out when focused (a live region that arrives with the swap may not be), else
+  // the start of the content. ---
+  function focusLost() {
+    var active = document.activeElement;
+    return !active || active === document.body || !active.isConnected || active.getClientRects().length === 0;
+  }
+
+  function firstMessage(root) {
+    var found = root ? root.querySelectorAll("[role='alert'], [role='status']") : [];
+    for (var i = 0; i < found.length; i++) {
+      if (found[i].textContent.trim()) return found[i];
+    }
+    return null;
+  }
+
+  function placeFocus() {
+    if (!focusLost()) return;
+    var main = document.getElementById("main");
+    var target = document.querySelector("[aria-invalid='true']") || firstMessage(main) || main;
+    if (!target) return;
+    if (!target.matches("a[href], button, input, select, textarea, [tabindex]")) target.setAttribute("tabindex", "-1");
+    target.focus();
+  }
+
   document.addEventListener("htmx:after:swap", function () {
     setMenu(false);
-    var invalid = document.querySelector("[aria-invalid='true']");
-    if (invalid && !invalid.contains(document.activeElement)) invalid.focus();
+    placeFocus();
   });
 
   function start() {

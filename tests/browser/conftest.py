@@ -349,3 +349,74 @@ def pages(
 def page(pages: Pages) -> Any:
     """A fresh desktop-sized page on the default server."""
     return pages.new_page()
+
+
+# --- accessibility: axe-core and the screenshots ----------------------------------------------
+
+AXE_JS = Path(__file__).parent / "node_modules" / "axe-core" / "axe.min.js"
+AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+
+AXE_RUN = """tags => axe.run(document, {runOnly: tags}).then(result => result.violations.map(v => ({
+  id: v.id, impact: v.impact, help: v.help, url: v.helpUrl,
+  nodes: v.nodes.map(n => ({target: n.target.join(" "), html: n.html, summary: n.failureSummary})),
+})))"""
+
+
+@pytest.fixture(scope="session")
+def axe_source() -> str:
+    """axe-core's source, pinned in tests/browser/package-lock.json (`make node-deps`)."""
+    if not AXE_JS.exists():
+        message = f"axe-core is not installed at {AXE_JS}"
+        if IN_CI:
+            pytest.fail(f"CI=true and {message}")
+        pytest.skip(f"SKIPPED LOUDLY: {message}. Run `make node-deps` (npm ci in tests/browser)")
+    return AXE_JS.read_text()
+
+
+def axe_violations(page: Any, axe_source: str) -> list[str]:
+    """axe-core's WCAG 2.2 A/AA findings on the page as it is now, one readable block each.
+
+    `evaluate` runs outside the page's CSP, so axe needs no `bypass_csp` (which would also
+    blind CSP_WATCH)."""
+    if page.evaluate("typeof axe") == "undefined":
+        page.evaluate(axe_source)
+    found = page.evaluate(AXE_RUN, AXE_TAGS)
+    return [
+        f"{v['id']} ({v['impact']}): {v['help']} <{v['url']}>\n"
+        + "\n".join(f"    at {n['target']}: {n['html']}\n      {n['summary']}" for n in v["nodes"])
+        for v in found
+    ]
+
+
+def screenshot(page: Any, name: str) -> Path:
+    """Save the whole page as test-artifacts/screenshots/<name>.png."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    # caret="initial": hiding the caret leaves style="" on inputs, which htmx copies onto
+    # swapped-in elements of the same id: a CSP violation the app never caused.
+    page.screenshot(path=str(path), full_page=True, caret="initial")
+    return path
+
+
+# --- flows shared by the look-and-feel tests --------------------------------------------------
+
+
+def sign_in(page: Any, server: Server, password: str | None = None) -> None:
+    page.goto("/login")
+    page.get_by_label("Username").fill(server.username)
+    page.get_by_label("Password").fill(password or server.password)
+    page.get_by_role("button", name="Sign in").click()
+
+
+def open_menu(page: Any) -> None:
+    """At phone width the tabs and Sign out sit behind the Menu button; open it if shut."""
+    menu = page.get_by_role("button", name="Menu")
+    if menu.is_visible() and menu.get_attribute("aria-expanded") != "true":
+        menu.click()
+
+
+def sign_out(page: Any) -> None:
+    open_menu(page)
+    page.get_by_role("button", name="Sign out").click()
+    page.wait_for_url(lambda url: "/login" in url)
