@@ -13,7 +13,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Mount
 
-from portal import devmail, errors, health, tabs
+from portal import devmail, errors, health, patterns, tabs
 from portal.accesslog import AccessLogMiddleware
 from portal.assets import Assets
 from portal.auth import recovery
@@ -108,6 +108,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
         *recovery.routes,
         *health.routes,
         *(devmail.routes if settings.demo else []),
+        *(patterns.routes if patterns.enabled(settings) else []),
         Mount("/static", assets, name="static"),
     ]
     app = Starlette(

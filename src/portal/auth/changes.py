@@ -8,6 +8,10 @@ from portal.auth.resets import NewPassword, check_new_password
 from portal.models import Extension
 from portal.services import Services
 
+NO_CURRENT = "Enter your current password."
+WRONG_CURRENT = "That is not your current password."
+SAME_AS_CURRENT = "Choose a password different from your current one."
+
 
 async def change_password(
     portal: Services, account: Account, current: str, new: str, confirm: str, address: str
@@ -21,13 +25,13 @@ async def change_password(
         tenant_code=account.tenant_code,
     )
     if not current:
-        errors["current_password"] = "Enter your current password."
+        errors["current_password"] = NO_CURRENT
     else:
         problem = await _check_current(portal, account, current, address)
         if problem:
             errors["current_password"] = problem
         elif new and new == current:
-            errors["new_password"] = "Choose a password different from your current one."
+            errors["new_password"] = SAME_AS_CURRENT
     if errors:
         return NewPassword(errors)
     new_hash = await portal.passwords.hash(new)
@@ -57,4 +61,4 @@ async def _check_current(portal: Services, account: Account, current: str, addre
     if outcome == "locked":
         return decision.message
     await portal.throttle.failed(address)
-    return "That is not your current password."
+    return WRONG_CURRENT

@@ -18,6 +18,7 @@ from portal.templating import render
 
 log = logging.getLogger("portal.auth")
 
+NO_USERNAME = "Enter your extension, like 201-wickedsprockets."
 CHANGED_MESSAGE = "Your password was changed. Sign in with your new password."
 NO_REFERRER = {"Referrer-Policy": "no-referrer"}  # the token must not leak to other sites
 
@@ -36,7 +37,7 @@ async def forgot_password(request: Request) -> Response:
     username = csrf.text_field(form, "username").strip()[:64]
     context["username"] = username
     if not username:
-        context["error"] = "Enter your extension, like 201-wickedsprockets."
+        context["error"] = NO_USERNAME
         return render(request, "forgot.html", context, fragment=["forgot"])
     context["sent"] = True
     response = render(request, "forgot.html", context, fragment=["forgot"])

@@ -20,6 +20,7 @@ from portal.templating import render
 
 INVALID = "Invalid username or password"
 EXPIRED_FORM = "The sign-in form had expired. Please try again."
+IDLE_NOTICE = "You were signed out after a period without activity."
 HOME = "/phone"
 
 
@@ -43,11 +44,7 @@ async def login(request: Request) -> Response:
     if request.method == "GET":
         if await guard.current_account(request) is not None:
             return htmx.redirect(request, HOME)
-        notice = (
-            "You were signed out after a period without activity."
-            if request.query_params.get("reason") == "idle"
-            else None
-        )
+        notice = IDLE_NOTICE if request.query_params.get("reason") == "idle" else None
         return _login_page(request, next=_next(request.query_params.get("next", "")), notice=notice)
 
     try:

@@ -1,0 +1,178 @@
+"""The pattern gallery renders every state of every template, and only in dev and demo mode."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from starlette.testclient import TestClient
+
+from portal import patterns
+from portal.app import create_app
+from portal.security import CONTENT_SECURITY_POLICY
+from portal.settings import Settings
+from portal.templating import TEMPLATE_DIR
+from tests.servers import free_port
+
+# Templates that are only ever extended or imported: every state renders them.
+FRAMEWORK = {"base.html", "plain.html", "layout.html", "components/_ui.html"}
+GALLERY = {"patterns.html", "patterns_frame.html"}
+NAMES = [pattern.name for pattern in patterns.REGISTRY]
+
+
+@pytest.fixture(scope="module")
+def gallery(
+    sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[TestClient]:
+    """The real app in demo mode (it starts its SMTP sink on a free port), shared by the module:
+    the gallery reads no storage, so one app serves every render."""
+    path = tmp_path_factory.mktemp("gallery") / "portal.db"
+    shutil.copy(sqlite_template, path)
+    settings = Settings(
+        secret_key="test-secret-key-gallery",
+        database_url=f"sqlite:///{path}",
+        demo=True,
+        smtp_port=free_port(),
+    )
+    app = create_app(settings)
+    with TestClient(app, base_url="http://127.0.0.1:8000", follow_redirects=False) as client:
+        yield client
+
+
+def test_every_template_has_a_state() -> None:
+    templates = {
+        str(path.relative_to(TEMPLATE_DIR)) for path in TEMPLATE_DIR.rglob("*") if path.is_file()
+    }
+    shown = {pattern.template for pattern in patterns.REGISTRY}
+    assert templates - FRAMEWORK - GALLERY - shown == set()
+
+
+def test_the_index_lists_every_state(gallery: TestClient) -> None:
+    response = gallery.get("/-/patterns")
+
+    assert response.status_code == 200
+    for name in NAMES:
+        assert f'href="#{name}"' in response.text
+        for theme in patterns.THEMES:
+            assert f'src="/-/patterns/{name}?theme={theme}"' in response.text
+    frames = re.findall(r"<iframe [^>]*>", response.text)
+    assert len(frames) == 4 * len(NAMES)
+    assert all('loading="lazy"' in frame and " title=" in frame for frame in frames)
+    # Sandboxed (an opaque origin): a saved theme in localStorage cannot override ?theme=, and
+    # autofocus inside a frame cannot scroll the gallery to it.
+    assert all('sandbox="allow-scripts"' in frame for frame in frames)
+    for width in ("phone", "desktop"):
+        assert response.text.count(f'class="pattern-frame pattern-frame--{width}"') == 2 * len(
+            NAMES
+        )
+
+
+@pytest.mark.parametrize("theme", patterns.THEMES)
+@pytest.mark.parametrize("name", NAMES)
+def test_every_state_renders(gallery: TestClient, name: str, theme: str) -> None:
+    response = gallery.get(f"/-/patterns/{name}", params={"theme": theme})
+
+    assert response.status_code == 200, response.text
+    assert re.search(rf'<html data-theme="{theme}"[ >]', response.text)
+    assert "example-csrf-token" in response.text or 'name="csrf_token"' not in response.text
+
+
+@pytest.mark.parametrize(
+    ("name", "shown"),
+    [
+        ("login-invalid", 'value="201-wickedsprockets"'),
+        ("login-locked", "Too many failed attempts. Try again in 14 minutes."),
+        ("login-idle", 'name="next" value="/settings"'),
+        ("login-password-changed", "Your password was changed. Sign in with your new password."),
+        ("forgot-sent", "a link to choose a new password is on its way. It is valid for 1 hour."),
+        ("reset-too-short", "Use at least 8 characters."),
+        ("reset-invalid", "This link no longer works"),
+        ("settings-changed", "Your other sessions were signed out."),
+        ("settings-wrong-current", "That is not your current password."),
+        ("phone", "Ada Lovelace"),
+        ("phone-tab-fragment", 'hx-swap-oob="true"'),
+        ("strength-strong", "strength-level--strong"),
+        ("error-413", "Too large"),
+        ("mail", '<a href="http://127.0.0.1:8000/reset-password/example-reset-token">'),
+        ("email-reset-text", "http://127.0.0.1:8000/reset-password/example-reset-token"),
+        ("email-changed-html", "was just changed (with a reset link)"),
+    ],
+)
+def test_states_show_their_example(gallery: TestClient, name: str, shown: str) -> None:
+    assert shown in gallery.get(f"/-/patterns/{name}").text
+
+
+def test_a_fragment_comes_in_a_styled_page_without_its_own_page_around_it(
+    gallery: TestClient,
+) -> None:
+    page = gallery.get("/-/patterns/login-form-invalid").text
+
+    assert page.count("<html") == 1 and re.search(r'href="/static/css/portal[^"]*\.css"', page)
+    assert re.search(r'<div class="card">\s*<form id="login-form"', page)
+    assert "<h1>Sign in</h1>" not in page  # the block alone, not the page it lives in
+
+
+def test_unknown_state_is_404(gallery: TestClient) -> None:
+    assert gallery.get("/-/patterns/no-such-state").status_code == 404
+
+
+def test_theme_is_set_on_html_server_side(gallery: TestClient) -> None:
+    dark = gallery.get("/-/patterns/login?theme=dark").text
+    system = gallery.get("/-/patterns/login").text
+    odd = gallery.get("/-/patterns/login?theme=%22%3E%3Cscript%3E").text
+
+    assert re.search(r'<html data-theme="dark" lang="en"', dark)
+    assert "data-theme=" not in system.split(">", 2)[1]
+    assert "<script>" not in odd and "data-theme=" not in odd.split(">", 2)[1]
+
+
+@pytest.mark.parametrize("path", ["/-/patterns", "/-/patterns/login", "/-/patterns/mail"])
+def test_gallery_may_be_framed_by_itself_only(gallery: TestClient, path: str) -> None:
+    response = gallery.get(path)
+    policy = response.headers["content-security-policy"]
+
+    assert policy == CONTENT_SECURITY_POLICY.replace(
+        "frame-ancestors 'none'", "frame-ancestors 'self'"
+    )
+    assert "unsafe-inline" not in policy
+    assert response.headers["x-frame-options"] == "SAMEORIGIN"
+
+
+def test_rest_of_site_still_refuses_frames(gallery: TestClient) -> None:
+    response = gallery.get("/login")
+
+    assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
+    assert response.headers["x-frame-options"] == "DENY"
+
+
+def test_no_render_starts_a_session(gallery: TestClient) -> None:
+    gallery.cookies.clear()
+    for name in NAMES:
+        for headers in ({}, {"HX-Request": "true"}):
+            response = gallery.get(f"/-/patterns/{name}", headers=headers)
+            assert "set-cookie" not in response.headers, name
+    assert "set-cookie" not in gallery.get("/-/patterns").headers
+
+
+def test_no_inline_scripts_or_styles(gallery: TestClient) -> None:
+    for path in ["/-/patterns", *(f"/-/patterns/{name}" for name in NAMES)]:
+        page = gallery.get(path).text
+        assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", page), path
+        assert "<style" not in page and " style=" not in page, path
+
+
+@pytest.mark.parametrize(
+    ("changes", "on"),
+    [({}, False), ({"demo": True}, True), ({"reload_templates": True}, True)],
+)
+def test_enabled_in_dev_and_demo_mode_only(changes: dict[str, bool], on: bool) -> None:
+    assert patterns.enabled(replace(Settings(), **changes)) is on
+
+
+def test_gallery_is_off_in_production(client: TestClient) -> None:
+    assert client.get("/-/patterns").status_code == 404
+    assert client.get("/-/patterns/login").status_code == 404
