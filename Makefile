@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 CHECKED := src tests alembic bench
 
-.PHONY: run test lint typecheck pytest chromium node-deps bench clean
+.PHONY: run test lint typecheck pytest chromium node-deps bench bench-deps clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -56,9 +56,23 @@ $(AXE): tests/browser/package.json tests/browser/package-lock.json
 		echo "WARNING: npm is missing: the accessibility tests will skip (install nodejs and npm)"; \
 	fi
 
-## bench: start a real server and print the benchmark table (not part of make test)
-bench: $(STAMP)
-	$(BIN)/python -m bench
+## bench: serve the real app, load it with wrk, print the benchmark table (not part of make test)
+## (BENCH_ARGS: --quick, --production, --soak [--minutes N --rate R]; see bench/__main__.py)
+BENCH_ARGS ?=
+bench: $(STAMP) bench-deps
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
+# The load generator is Debian's wrk; install it when missing and we may.
+bench-deps:
+	@if ! command -v wrk >/dev/null; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "installing Debian's wrk for the benchmarks"; \
+			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null 2>&1 || \
+				{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }; \
+		else \
+			echo "ERROR: wrk is missing and this is not root: install the wrk package" >&2; exit 1; \
+		fi; \
+	fi
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache tests/browser/node_modules

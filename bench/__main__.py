@@ -1,19 +1,36 @@
-"""`python -m bench`: start a real server on this machine, measure, print one table."""
+"""`python -m bench`: serve the real app on this machine, measure, print one table.
+
+python -m bench                  every case, 10 s each, embedded (SQLite, sessions in it)
+python -m bench --quick          3 s each
+python -m bench --production     PostgreSQL 127.0.0.1:5432/test + Redis 127.0.0.1:6379
+python -m bench --soak           10 minutes at a fixed rate: errors and worker memory
+"""
 
 from __future__ import annotations
 
+import argparse
 import os
 import platform
 import sys
 import tempfile
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from tests.servers import portal_command, portal_server
-
+from bench import cases, load
+from bench.cases import PASSWORD, Row
+from bench.server import bare_app, production_logging, serve, wait_healthy
 from bench.transfer import FIRST_LOAD_BUDGET, TAB_SWITCH_BUDGET, measure
+from portal import db
+from portal.settings import Settings
 
-PASSWORD = "measured passphrase 42"  # noqa: S105 - the benchmark's own throwaway account
+POSTGRES_DSN = os.environ.get("PORTAL_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("PORTAL_TEST_REDIS", "redis://127.0.0.1:6379/0")
+ACCOUNTS = 16  # the storm's accounts, round-robin: no account sees concurrent sign-ins
+SESSIONS = 8  # signed-in sessions sharing the load of case 4
 
 
 def machine() -> str:
@@ -28,38 +45,169 @@ def machine() -> str:
     return f"{platform.system()} {platform.release()}, {os.cpu_count()} cores, {cpu}"
 
 
-def main() -> int:
-    with tempfile.TemporaryDirectory() as tmp:
-        env = {
-            **os.environ,
-            "PORTAL_DATABASE_URL": f"sqlite:///{tmp}/bench.db",
-            "PORTAL_SECRET_KEY": "bench",
-        }
-        portal_command(env, "db", "upgrade")
-        portal_command(env, "tenant", "add", "bench", "--name", "Bench")
-        portal_command(
-            env, "extension", "add", "1-bench", "--name", "B", "--password-stdin", stdin=PASSWORD
+@dataclass(frozen=True)
+class Storage:
+    name: str
+    database_url: str
+    redis_url: str | None = None
+    redis_prefix: str = "portal:"
+
+
+@contextmanager
+def storage(production: bool, tmp: Path) -> Iterator[Storage]:
+    """SQLite in `tmp`; or a fresh PostgreSQL schema and Redis prefix, removed afterwards."""
+    if not production:
+        url = f"sqlite:///{tmp}/bench.db"
+        db.upgrade(url)
+        yield Storage("embedded: SQLite, sessions in the database", url)
+        return
+    import psycopg
+    import redis
+
+    schema = f"portal_bench_{uuid.uuid4().hex[:10]}"
+    prefix = f"portal-bench:{uuid.uuid4().hex[:10]}:"
+    with psycopg.connect(POSTGRES_DSN, autocommit=True, connect_timeout=3) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    try:
+        base = POSTGRES_DSN.replace("postgresql://", "postgresql+psycopg://", 1)
+        url = f"{base}?options=-csearch_path%3D{schema}"
+        db.upgrade(url)
+        yield Storage("production: PostgreSQL, sessions in Redis", url, REDIS_URL, prefix)
+    finally:
+        with psycopg.connect(POSTGRES_DSN, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+        client = redis.Redis.from_url(REDIS_URL)
+        for chunk in _chunks(list(client.scan_iter(match=prefix + "*", count=5000))):
+            client.delete(*chunk)
+
+
+def _chunks(items: list[bytes], size: int = 5000) -> Iterator[list[bytes]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def run_cases(seconds: float, production: bool) -> tuple[str, list[Row]]:
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        with storage(production, tmp) as where:
+            settings = Settings(
+                database_url=where.database_url,
+                redis_url=where.redis_url,
+                redis_prefix=where.redis_prefix,
+                secret_key="bench",  # noqa: S106 - a throwaway key for a throwaway database
+            )
+            capture = production_logging(tmp / "server.log")
+            clock = cases.BenchClock()
+            from portal.app import create_app
+
+            with serve(create_app(settings, clock=clock)) as portal, serve(bare_app()) as bare:
+                wait_healthy(portal.base)
+                users = portal.call(cases.add_accounts(portal.services, ACCOUNTS))
+                transfer = measure(portal.base, users[0], PASSWORD)
+                cookies = [cases.sign_in(portal.base, user) for user in users[:SESSIONS]]
+                rows = [
+                    cases.tab_vs_bare(portal, bare, cookies[0], seconds),
+                    cases.tab_during_storm(portal, capture, cookies[0], users, seconds),
+                    cases.signin_vs_verify(portal, capture, users, 10 if seconds < 10 else 20),
+                    cases.writes_under_load(portal, clock, cookies, seconds),
+                    cases.lookup_flat(portal, cookies[0], seconds),
+                    Row(
+                        "6a. first load of /login, all assets, gzip",
+                        f"{transfer.first_load:,} B",
+                        f"≤ {FIRST_LOAD_BUDGET:,} B",
+                        transfer.first_load <= FIRST_LOAD_BUDGET,
+                        [f"{size:>7,} B  {url}" for url, size in transfer.first_load_parts.items()],
+                    ),
+                    Row(
+                        "6b. one tab switch (htmx)",
+                        f"{transfer.tab_switch:,} B",
+                        f"≤ {TAB_SWITCH_BUDGET:,} B",
+                        transfer.tab_switch <= TAB_SWITCH_BUDGET,
+                    ),
+                ]
+    return where.name, rows
+
+
+def print_table(title: str, rows: list[Row]) -> None:
+    print(title)
+    print()
+    width = max(len(r.case) for r in rows)
+    result_width = max(len(r.result) for r in rows)
+    goal_width = max(len(r.goal) for r in rows)
+    print(f"| {'case':<{width}} | {'result':>{result_width}} | {'goal':<{goal_width}} | ok |")
+    print(f"|{'-' * (width + 2)}|{'-' * (result_width + 2)}|{'-' * (goal_width + 2)}|----|")
+    for r in rows:
+        mark = "✓" if r.ok else "✗"
+        result, goal = f"{r.result:>{result_width}}", f"{r.goal:<{goal_width}}"
+        print(f"| {r.case:<{width}} | {result} | {goal} | {mark}  |")
+    print()
+    for r in rows:
+        for line in r.details:
+            label = r.case.split(".")[0] + "." if r.case[0].isdigit() else "-"
+            print(f"  {label} {line}")
+
+
+def header(mode: str, generator: str = "Debian wrk") -> str:
+    return (
+        f"portal benchmarks, {datetime.now(UTC):%Y-%m-%d %H:%M UTC}, {mode}\n"
+        f"machine: {machine()}; python {sys.version.split()[0]}; load: {generator}, loopback"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=float, default=10.0, help="duration of each case")
+    parser.add_argument("--quick", action="store_true", help="3 s per case")
+    parser.add_argument("--production", action="store_true", help="PostgreSQL + Redis")
+    parser.add_argument("--soak", action="store_true", help="fixed-rate soak instead")
+    parser.add_argument("--minutes", type=float, default=10.0, help="soak length")
+    parser.add_argument("--rate", type=float, default=50.0, help="soak requests per second")
+    args = parser.parse_args(argv)
+
+    if args.soak:
+        from bench.soak import soak
+
+        with tempfile.TemporaryDirectory() as tmp, storage(args.production, Path(tmp)) as where:
+            env = {"PORTAL_DATABASE_URL": where.database_url}
+            if where.redis_url:
+                env |= {
+                    "PORTAL_REDIS_URL": where.redis_url,
+                    "PORTAL_REDIS_PREFIX": where.redis_prefix,
+                }
+            result = soak(args.minutes, args.rate, env)
+        growth = result.rss_end_kib - result.rss_start_kib
+        rows = [
+            Row(
+                "soak errors",
+                f"{result.errors} of {result.requests:,}",
+                "0",
+                result.errors == 0,
+                [result.first_error] if result.first_error else [],
+            ),
+            Row(
+                "worker memory (RSS), start → end",
+                f"{result.rss_start_kib / 1024:.0f} → {result.rss_end_kib / 1024:.0f} MiB",
+                "reported",
+                True,
+                [f"growth {growth / 1024:+.1f} MiB over {result.minutes:g} min"],
+            ),
+        ]
+        title = header(
+            f"soak, {where.name}: {result.minutes:g} min at {result.rate:g} req/s, `portal serve`",
+            "httpx2 at a fixed rate (open loop)",
         )
-        with portal_server(env, Path(tmp) / "server.log") as server:
-            transfer = measure(server.base, "1-bench", PASSWORD)
-    rows = [
-        ("first load of /login, all assets, gzip", transfer.first_load, FIRST_LOAD_BUDGET),
-        ("one tab switch (htmx)", transfer.tab_switch, TAB_SWITCH_BUDGET),
-    ]
-    print(f"portal benchmarks, {datetime.now(UTC):%Y-%m-%d %H:%M UTC}, {machine()}")
-    print(f"python {sys.version.split()[0]}, {platform.machine()}")
-    print()
-    print(f"| {'case':<42} | {'result':>10} | {'goal':>10} | ok |")
-    print(f"|{'-' * 44}|{'-' * 12}|{'-' * 12}|----|")
-    failed = False
-    for name, value, goal in rows:
-        ok = value <= goal
-        failed |= not ok
-        print(f"| {name:<42} | {value:>8} B | ≤{goal:>8} B | {'✓' if ok else '✗'}  |")
-    print()
-    for url, size in transfer.first_load_parts.items():
-        print(f"    {size:>7} B  {url}")
-    return 1 if failed else 0
+        print_table(title, rows)
+        return 0 if result.errors == 0 else 1
+
+    seconds = 3.0 if args.quick else args.seconds
+    try:
+        load.wrk_path()
+    except load.LoadError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    mode, rows = run_cases(seconds, args.production)
+    print_table(header(f"{mode}, {seconds:g} s per case"), rows)
+    return 0 if all(r.ok for r in rows) else 1
 
 
 if __name__ == "__main__":

@@ -1,0 +1,381 @@
+"""The measured cases, each side by side with its reference in the same run."""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import statistics
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx2
+from argon2 import PasswordHasher, Type
+from sqlalchemy import delete, func, insert, select
+
+from bench import load
+from bench.server import AccessCapture, Served
+from portal import accounts, csrf
+from portal.auth.sessions import SEEN, SESSIONS, DatabaseStore, RedisStore, new_session_id
+from portal.services import Clock, Services
+
+PASSWORD = "measured passphrase 42"  # noqa: S105 - the benchmark's own throwaway accounts
+TENANT = "bench"
+COOKIE = "portal_session"
+TAB = "/settings"
+HX = {"HX-Request": "true"}
+
+
+@dataclass
+class Row:
+    case: str
+    result: str
+    goal: str
+    ok: bool
+    details: list[str] = field(default_factory=list)
+
+
+@dataclass
+class BenchClock(Clock):
+    """The app's clock; case 4 runs it faster so a short run spans minutes of session time.
+
+    Sliding is driven by this clock only (the middleware and the store), so a faster clock
+    shows the write rate per session-minute without waiting minutes of wall time.
+    """
+
+    speed: float = 1.0
+    since: float = 0.0
+
+    def __call__(self) -> float:
+        now = time.time()
+        return now + self.offset + (now - self.since) * (self.speed - 1)
+
+    def set_speed(self, speed: float) -> None:
+        current = self()
+        self.since = time.time()
+        self.offset = current - self.since
+        self.speed = speed
+
+
+# --- setup ------------------------------------------------------------------------------------
+
+
+def username(number: int) -> str:
+    return f"{number}-{TENANT}"
+
+
+async def add_accounts(portal: Services, count: int) -> list[str]:
+    """The tenant and `count` extensions, hashed at the configured argon2 parameters."""
+    async with portal.db() as db:
+        await accounts.create_tenant(db, TENANT, "Bench")
+        for number in range(1, count + 1):
+            await accounts.create_extension(
+                db, portal.passwords, f"{number}-{TENANT}", f"Bench {number}", password=PASSWORD
+            )
+    return [username(n) for n in range(1, count + 1)]
+
+
+async def login_forms(portal: Services, count: int) -> list[tuple[str, str]]:
+    """`count` anonymous sessions as GET /login leaves them: (cookie value, CSRF token).
+
+    Each sign-in rotates its session, so every form can sign in exactly once; made through the
+    store's own `create`, which is what GET /login does, minus the HTML.
+    """
+    forms = []
+    idle = portal.settings.session_idle_seconds
+    for _ in range(count):
+        token = secrets.token_urlsafe(32)
+        data = json.dumps({SEEN: portal.clock(), csrf.SESSION_KEY: token}, sort_keys=True)
+        forms.append((await portal.store.create(data.encode(), idle), token))
+    return forms
+
+
+def sign_in(base: str, user: str) -> str:
+    """A real sign-in over HTTP; returns the signed-in session cookie."""
+    with httpx2.Client(base_url=base) as browser:
+        page = browser.get("/login")
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+        assert token, "no CSRF token on the login page"
+        done = browser.post(
+            "/login", data={"username": user, "password": PASSWORD, "csrf_token": token.group(1)}
+        )
+        assert done.status_code == 303, f"sign-in as {user} failed: {done.status_code}"
+        return str(browser.cookies[COOKIE])
+
+
+def tab_headers(cookie: str) -> dict[str, str]:
+    return {"Cookie": f"{COOKIE}={cookie}", **HX}
+
+
+def fmt_load(name: str, result: load.Load) -> str:
+    bad = f", {result.bad_status} non-2xx/3xx" if result.bad_status else ""
+    errors = f", {result.socket_errors} socket errors" if result.socket_errors else ""
+    return (
+        f"{name}: {result.rps:,.0f} req/s, p50 {result.p50_ms:.2f} ms, "
+        f"p99 {result.p99_ms:.2f} ms ({result.requests:,} requests{bad}{errors})"
+    )
+
+
+# --- 1. the tab partial against a bare endpoint -----------------------------------------------
+
+
+def tab_vs_bare(portal: Served, bare: Served, cookie: str, seconds: float) -> Row:
+    # One wrk thread: the other core is left to the server (one process, one event loop).
+    tab = load.run(
+        load.wrk_command(
+            portal.base + TAB, seconds=seconds, connections=16, headers=tab_headers(cookie)
+        )
+    )
+    floor = load.run(load.wrk_command(bare.base + "/bare", seconds=seconds, connections=16))
+    ratio = tab.rps / floor.rps
+    return Row(
+        "1. tab partial / bare Starlette, req/s",
+        f"{ratio:.2f}",
+        "≥ 0.50",
+        ratio >= 0.5 and tab.bad_status == 0,
+        [fmt_load("tab partial", tab), fmt_load("bare endpoint", floor)],
+    )
+
+
+# --- 2. tab switches during a sign-in storm ---------------------------------------------------
+
+
+def storm_script(forms: list[tuple[str, str]], users: list[str], directory: Path) -> Path:
+    requests = []
+    for i, (cookie, token) in enumerate(forms):
+        body = f"username={users[i % len(users)]}&password={PASSWORD.replace(' ', '+')}"
+        requests.append(
+            (
+                "POST",
+                "/login",
+                {
+                    "Cookie": f"{COOKIE}={cookie}",
+                    "Content-Type": "application/x-www-form-urlencoded",
+                },
+                f"{body}&csrf_token={token}",
+            )
+        )
+    return load.rotating_script(directory / "storm.lua", requests)
+
+
+def tab_during_storm(
+    portal: Served, capture: AccessCapture, cookie: str, users: list[str], seconds: float
+) -> Row:
+    tab = load.wrk_command(
+        portal.base + TAB, seconds=seconds, connections=4, headers=tab_headers(cookie)
+    )
+    idle = load.run(tab)
+    # Enough single-use forms for the storm's whole length: a wrapped-around form would be a
+    # refused (403) post, not a sign-in, and is counted as such below.
+    forms = portal.call(login_forms(portal.services, int(seconds * 100) + 200))
+    with tempfile.TemporaryDirectory() as tmp:
+        script = storm_script(forms, users, Path(tmp))
+        mark = len(capture.records)
+        storm = load.start(
+            load.wrk_command(
+                portal.base + "/login", seconds=seconds + 2, connections=4, script=script
+            )
+        )
+        time.sleep(1)  # let the storm reach its pace before measuring beside it
+        busy = load.run(tab)
+        load.finish(storm)
+    posts = capture.since(mark, "POST", "/login")
+    succeeded = sum(1 for r in posts if r.status == 303)
+    ratio = busy.p99_ms / idle.p99_ms
+    return Row(
+        "2. tab p99 during sign-in storm / idle",
+        f"{ratio:.2f}x",
+        "≤ 2x",
+        ratio <= 2 and busy.bad_status == 0,
+        [
+            fmt_load("idle", idle),
+            fmt_load("during storm", busy),
+            f"storm: {succeeded} sign-ins succeeded of {len(posts)} posts "
+            f"({succeeded / (seconds + 2):.1f}/s, 4 connections, {len(users)} accounts)",
+        ],
+    )
+
+
+# --- 3. sign-in server time against one argon2 verify -----------------------------------------
+
+
+def signin_vs_verify(portal: Served, capture: AccessCapture, users: list[str], count: int) -> Row:
+    settings = portal.services.settings
+    hasher = PasswordHasher(
+        time_cost=settings.argon2_time_cost,
+        memory_cost=settings.argon2_memory_kib,
+        parallelism=settings.argon2_parallelism,
+        type=Type.ID,
+    )
+    stored = hasher.hash(PASSWORD)
+    verify = []
+    for _ in range(count):
+        started = time.perf_counter()
+        hasher.verify(stored, PASSWORD)
+        verify.append((time.perf_counter() - started) * 1000)
+    forms = portal.call(login_forms(portal.services, count))
+    mark = len(capture.records)
+    with httpx2.Client(base_url=portal.base) as client:
+        for i, (cookie, token) in enumerate(forms):
+            # One at a time, so neither waits on the other's hashing.
+            response = client.post(
+                "/login",
+                data={"username": users[i % len(users)], "password": PASSWORD, "csrf_token": token},
+                headers={"Cookie": f"{COOKIE}={cookie}"},
+            )
+            client.cookies.clear()  # the next form brings its own session
+            assert response.status_code == 303, f"sign-in failed: {response.status_code}"
+    # The app's own access log times each request from its first middleware to the last byte.
+    server = [r.ms for r in capture.since(mark, "POST", "/login")]
+    signin_ms, verify_ms = statistics.median(server), statistics.median(verify)
+    overhead = signin_ms / verify_ms - 1
+    return Row(
+        "3. sign-in server time over argon2 verify",
+        f"{overhead:+.0%}",
+        "≤ +15%",
+        overhead <= 0.15,
+        [
+            f"sign-in (server, median of {len(server)}): {signin_ms:.1f} ms; one verify "
+            f"(m={settings.argon2_memory_kib} KiB, t={settings.argon2_time_cost}, "
+            f"p={settings.argon2_parallelism}, median of {count}): {verify_ms:.1f} ms"
+        ],
+    )
+
+
+# --- 4. store writes per authenticated request ------------------------------------------------
+
+SPEED = 30  # case 4's clock: 10 s of wall time is 5 minutes of session time
+
+
+def writes_under_load(portal: Served, clock: BenchClock, cookies: list[str], seconds: float) -> Row:
+    store = portal.services.store
+    writes: list[tuple[str, float]] = []
+    original = store.write
+
+    async def recorded(session_id: str, data: bytes, lifetime: int, ttl: float) -> str:
+        writes.append((session_id, store.clock()))
+        return await original(session_id, data, lifetime, ttl)
+
+    requests = [("GET", TAB, tab_headers(c), "") for c in cookies]
+    with tempfile.TemporaryDirectory() as tmp:
+        script = load.rotating_script(Path(tmp) / "tabs.lua", requests)
+        store.write = recorded  # type: ignore[method-assign]
+        before, started = store.writes, clock()
+        clock.set_speed(SPEED)
+        try:
+            result = load.run(
+                load.wrk_command(portal.base + TAB, seconds=seconds, connections=16, script=script)
+            )
+        finally:
+            clock.set_speed(1.0)
+            del store.write  # back to the class's method
+    minutes = (clock() - started) / 60
+    total = store.writes - before
+    # The goal per session: within any 60 s of session time, at most one write.
+    worst = 0
+    for cookie in {sid for sid, _ in writes}:
+        times = sorted(t for sid, t in writes if sid == cookie)
+        for i, t in enumerate(times):
+            worst = max(worst, sum(1 for u in times[i:] if u - t < 60))
+    per_session_minute = total / len(cookies) / minutes
+    return Row(
+        "4. store writes per session-minute",
+        f"{per_session_minute:.2f} (max {worst})",
+        "≤ 1 in any minute",
+        worst <= 1 and result.bad_status == 0,
+        [
+            f"{total} writes for {result.requests:,} authenticated requests "
+            f"({total / max(1, result.requests):.5f} per request), {len(cookies)} sessions, "
+            f"{minutes:.1f} min of session time (clock x{SPEED} for {seconds:.0f} s); "
+            f"most writes by one session within 60 s: {worst}"
+        ],
+    )
+
+
+# --- 5. session lookup with 100,000 sessions stored -------------------------------------------
+
+
+async def keep_only(portal: Services, cookie: str) -> None:
+    """Remove every session but `cookie`'s, so the counts below are exact."""
+    store = portal.store
+    if isinstance(store, DatabaseStore):
+        async with store.engine.begin() as conn:
+            await conn.execute(delete(SESSIONS).where(SESSIONS.c.id != store.storage_key(cookie)))
+    elif isinstance(store, RedisStore):
+        keep = session_key(portal, cookie)
+        pattern = portal.settings.redis_prefix + "session:*"
+        async for key in store.redis.scan_iter(match=pattern, count=1000):
+            if key.decode() != keep:
+                await store.redis.delete(key)
+
+
+def session_key(portal: Services, cookie: str) -> str:
+    return f"{portal.settings.redis_prefix}session:{portal.store.storage_key(cookie)}"
+
+
+async def stored_sessions(portal: Services) -> int:
+    store = portal.store
+    if isinstance(store, DatabaseStore):
+        async with store.engine.connect() as conn:
+            return int(await conn.scalar(select(func.count()).select_from(SESSIONS)) or 0)
+    assert isinstance(store, RedisStore)
+    pattern = portal.settings.redis_prefix + "session:*"
+    return len([k async for k in store.redis.scan_iter(match=pattern, count=5000)])
+
+
+async def fill_sessions(portal: Services, cookie: str, total: int) -> None:
+    """Add live sessions (copies of `cookie`'s data under fresh ids) until `total` are stored."""
+    store = portal.store
+    data = await store.read(cookie, portal.settings.session_idle_seconds)
+    assert data, "the measured session is gone"
+    expires = portal.clock() + portal.settings.session_idle_seconds
+    missing = total - await stored_sessions(portal)
+    while missing > 0:
+        ids = [store.storage_key(new_session_id()) for _ in range(min(missing, 5000))]
+        if isinstance(store, DatabaseStore):
+            async with store.engine.begin() as conn:
+                await conn.execute(
+                    insert(SESSIONS), [{"id": i, "data": data, "expires_at": expires} for i in ids]
+                )
+        else:
+            assert isinstance(store, RedisStore)
+            ttl = int(portal.settings.session_idle_seconds * 1000)
+            async with store.redis.pipeline(transaction=False) as pipe:
+                for i in ids:
+                    pipe.set(f"{portal.settings.redis_prefix}session:{i}", data, px=ttl)
+                await pipe.execute()
+        missing -= len(ids)
+
+
+def lookup_flat(portal: Served, cookie: str, seconds: float) -> Row:
+    runs: dict[int, load.Load] = {}
+    portal.call(keep_only(portal.services, cookie))
+    for total in (1_000, 100_000):
+        portal.call(fill_sessions(portal.services, cookie, total))
+        stored = portal.call(stored_sessions(portal.services))
+        assert stored == total, f"{stored} sessions stored, wanted {total}"
+        runs[total] = load.run(
+            load.wrk_command(
+                portal.base + TAB, seconds=seconds, connections=16, headers=tab_headers(cookie)
+            )
+        )
+    small, large = runs[1_000], runs[100_000]
+    p50, p99, rps = (
+        large.p50_ms / small.p50_ms,
+        large.p99_ms / small.p99_ms,
+        large.rps / small.rps,
+    )
+    ok = p50 <= 1.25 and rps >= 0.8 and large.bad_status == 0
+    return Row(
+        "5. lookup, 100,000 / 1,000 sessions, p50",
+        f"{p50:.2f}x",
+        "flat (≤ 1.25x)",
+        ok,
+        [
+            f"ratios at 100,000 / 1,000: p50 {p50:.2f}x, p99 {p99:.2f}x, req/s {rps:.2f}x",
+            fmt_load("1,000 sessions", small),
+            fmt_load("100,000 sessions", large),
+        ],
+    )

@@ -1,0 +1,146 @@
+"""The real app and a bare Starlette endpoint, each on its own uvicorn in a thread of this process.
+
+In-process so the benchmark can read the app's own counters (`services.store.writes`) and run
+setup code on the server's event loop (the database engine belongs to that loop).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Coroutine, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx2
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
+from tests.servers import free_port
+
+from portal import logs
+from portal.services import Services
+
+T = TypeVar("T")
+
+
+def uvicorn_config(app: Starlette, port: int) -> uvicorn.Config:
+    """What `portal serve` passes to uvicorn (src/portal/cli.py), for both servers alike."""
+    return uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=port,
+        proxy_headers=False,
+        access_log=False,
+        server_header=False,
+        log_level="warning",
+        log_config=None,
+    )
+
+
+@dataclass
+class Served:
+    base: str
+    app: Starlette
+    server: uvicorn.Server
+    thread: threading.Thread
+    loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def services(self) -> Services:
+        services: Services = self.app.state.services
+        return services
+
+    def call(self, coro: Coroutine[Any, Any, T], timeout: float = 600) -> T:
+        """Run `coro` on the server's event loop and wait for it."""
+        assert self.loop is not None
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+
+@contextmanager
+def serve(app: Starlette) -> Iterator[Served]:
+    """`app` on a free loopback port until the block ends."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn_config(app, port))
+    served = Served(f"http://127.0.0.1:{port}", app, server, threading.Thread())
+
+    def run() -> None:
+        async def main() -> None:
+            served.loop = asyncio.get_running_loop()
+            await server.serve()
+
+        asyncio.run(main())
+
+    served.thread = threading.Thread(target=run, name=f"uvicorn-{port}", daemon=True)
+    served.thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if not served.thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError(f"the server on port {port} did not start")
+        time.sleep(0.05)
+    try:
+        yield served
+    finally:
+        server.should_exit = True
+        served.thread.join(15)
+
+
+def bare_app() -> Starlette:
+    """The floor: the cheapest Starlette endpoint there is, no middleware."""
+
+    async def bare(request: Request) -> PlainTextResponse:
+        return PlainTextResponse("ok")
+
+    return Starlette(routes=[Route("/bare", bare)])
+
+
+@dataclass
+class AccessRecord:
+    method: str
+    path: str
+    status: int
+    ms: float
+
+
+class AccessCapture(logging.Handler):
+    """Keeps the app's own access-log timings (portal.access): server time, not client time."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[AccessRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        args = record.args
+        if isinstance(args, tuple) and len(args) == 5:
+            _, method, path, status, ms = args
+            entry = AccessRecord(str(method), str(path), int(str(status)), float(str(ms)))
+            self.records.append(entry)
+
+    def since(self, start: int, method: str, path: str) -> list[AccessRecord]:
+        return [r for r in self.records[start:] if r.method == method and r.path == path]
+
+
+def production_logging(log_path: Path) -> AccessCapture:
+    """Log as `portal serve` does (JSON lines, every request), into a file instead of stderr."""
+    logs.configure(json_lines=True)
+    root = logging.getLogger()
+    stream_handler = root.handlers[0]
+    assert isinstance(stream_handler, logging.StreamHandler)
+    stream_handler.setStream(log_path.open("a"))  # lives as long as the run
+    capture = AccessCapture()
+    logging.getLogger("portal.access").addHandler(capture)
+    return capture
+
+
+def wait_healthy(base: str) -> None:
+    deadline = time.monotonic() + 30
+    while httpx2.get(base + "/healthz", timeout=5).status_code != 200:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{base} is not healthy")
+        time.sleep(0.2)
