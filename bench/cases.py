@@ -18,7 +18,14 @@ from sqlalchemy import delete, func, insert, select
 from bench import load
 from bench.server import AccessCapture, Served
 from portal import accounts, csrf
-from portal.auth.sessions import SEEN, SESSIONS, DatabaseStore, RedisStore, new_session_id
+from portal.auth.sessions import (
+    SEEN,
+    SESSIONS,
+    DatabaseStore,
+    RedisStore,
+    Slide,
+    new_session_id,
+)
 from portal.services import Clock, Services
 
 PASSWORD = "measured passphrase 42"  # noqa: S105 - the benchmark's own throwaway accounts
@@ -251,17 +258,28 @@ SPEED = 30  # case 4's clock: 10 s of wall time is 5 minutes of session time
 
 def writes_under_load(portal: Served, clock: BenchClock, cookies: list[str], seconds: float) -> Row:
     store = portal.services.store
-    writes: list[tuple[str, float]] = []
-    original = store.write
+    writes: list[tuple[str, float]] = []  # (session id, app time) of each write that landed
+    write, slide = store.write, store.slide
 
-    async def recorded(session_id: str, data: bytes, lifetime: int, ttl: float) -> str:
-        writes.append((session_id, store.clock()))
-        return await original(session_id, data, lifetime, ttl)
+    async def recorded_write(session_id: str, data: bytes, lifetime: int, ttl: float) -> str:
+        done = await write(session_id, data, lifetime, ttl)
+        if done:
+            writes.append((session_id, store.clock()))
+        return done
+
+    async def recorded_slide(
+        session_id: str, data: bytes, seen: float, ttl: float, gap: float
+    ) -> Slide:
+        done = await slide(session_id, data, seen, ttl, gap)
+        if done is Slide.SLID:
+            writes.append((session_id, store.clock()))
+        return done
 
     requests = [("GET", TAB, tab_headers(c), "") for c in cookies]
     with tempfile.TemporaryDirectory() as tmp:
         script = load.rotating_script(Path(tmp) / "tabs.lua", requests)
-        store.write = recorded  # type: ignore[method-assign]
+        store.write = recorded_write  # type: ignore[method-assign]
+        store.slide = recorded_slide  # type: ignore[method-assign]
         before, started = store.writes, clock()
         clock.set_speed(SPEED)
         try:
@@ -270,7 +288,7 @@ def writes_under_load(portal: Served, clock: BenchClock, cookies: list[str], sec
             )
         finally:
             clock.set_speed(1.0)
-            del store.write  # back to the class's method
+            del store.write, store.slide  # back to the class's methods
     minutes = (clock() - started) / 60
     total = store.writes - before
     # The goal per session: within any 60 s of session time, at most one write.

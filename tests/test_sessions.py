@@ -13,7 +13,7 @@ from redis.asyncio import Redis
 from starlette.testclient import TestClient
 
 from portal import accounts
-from portal.auth.sessions import DatabaseStore, PortalStore, RedisStore
+from portal.auth.sessions import DatabaseStore, PortalStore, RedisStore, Slide
 from portal.db import make_engine
 from portal.services import Clock
 from tests.conftest import REDIS_URL, Account, Auth, csrf_from, truncate_postgres
@@ -79,6 +79,55 @@ async def test_write_updates_a_live_session(store: PortalStore) -> None:
     session_id = await store.create(b"{}", ttl=60)
     assert await store.write(session_id, b'{"x":2}', 60, 60) == session_id
     assert await store.read(session_id, 60) == b'{"x":2}'
+
+
+def _seen(seen: float) -> bytes:
+    return f'{{"_seen":{seen},"uid":1}}'.encode()
+
+
+@pytest.mark.anyio
+async def test_a_slide_lands_once_per_gap(store: PortalStore) -> None:
+    now = store.clock()
+    session_id = await store.create(_seen(now - 100), ttl=500)
+    before = store.writes
+
+    assert await store.slide(session_id, _seen(now), now, 600, gap=60) is Slide.SLID
+    assert await store.read(session_id, 600) == _seen(now)
+    # A request that loaded the old data a moment ago slides again: the store says no.
+    assert await store.slide(session_id, _seen(now + 5), now + 5, 600, gap=60) is Slide.FRESH
+    assert await store.read(session_id, 600) == _seen(now)
+    assert store.writes - before == 1
+
+
+@pytest.mark.anyio
+async def test_requests_sliding_together_write_once(store: PortalStore) -> None:
+    now = store.clock()
+    session_id = await store.create(_seen(now - 100), ttl=500)
+    before = store.writes
+    outcomes: list[Slide] = []
+
+    async def slide(i: int) -> None:
+        at = now + i / 1000
+        outcomes.append(await store.slide(session_id, _seen(at), at, 600, gap=60))
+
+    async with anyio.create_task_group() as tasks:
+        for i in range(20):
+            tasks.start_soon(slide, i)
+
+    assert outcomes.count(Slide.SLID) == 1 and outcomes.count(Slide.FRESH) == 19
+    assert store.writes - before == 1
+
+
+@pytest.mark.anyio
+async def test_a_slide_never_brings_an_ended_session_back(store: PortalStore) -> None:
+    now = store.clock()
+    session_id = await store.create(_seen(now - 100), ttl=500)
+    await store.remove(session_id)
+    assert await store.slide(session_id, _seen(now), now, 600, gap=60) is Slide.GONE
+    assert await store.read(session_id, 600) == b""
+    invented = "B" * 43
+    assert await store.slide(invented, _seen(now), now, 600, gap=60) is Slide.GONE
+    assert await store.read(invented, 600) == b""
 
 
 @pytest.mark.anyio
@@ -165,6 +214,48 @@ def test_sliding_writes_at_most_once_per_refresh_interval(
     for _ in range(10):
         client.get("/phone")
     assert store.writes - before == 1
+
+
+def test_requests_arriving_together_slide_the_session_once(
+    auth: Auth,
+    account: Account,
+    client: TestClient,
+    clock: Clock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Eight tabs' requests load the session before any of them answers: one write between them."""
+    auth.login()
+    store = services(client).store
+    clock.offset += 61  # every one of them wants to slide
+    before, loaded, lock = store.writes, [0], threading.Lock()
+    everyone_loaded = threading.Event()
+    real_read = store.read
+
+    async def read_then_wait(session_id: str, lifetime: int) -> bytes:
+        data = await real_read(session_id, lifetime)
+        with lock:
+            loaded[0] += 1
+            if loaded[0] == 8:
+                everyone_loaded.set()
+        while not everyone_loaded.is_set():  # noqa: ASYNC110 - set from another task's thread
+            await anyio.sleep(0.01)
+        return data
+
+    monkeypatch.setattr(store, "read", read_then_wait)
+    statuses: list[int] = []
+    threads = [
+        threading.Thread(target=lambda: statuses.append(client.get("/phone").status_code))
+        for _ in range(8)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    monkeypatch.undo()
+
+    assert everyone_loaded.is_set() and statuses == [200] * 8
+    assert store.writes - before == 1
+    assert client.get("/phone").status_code == 200  # and the session lives on
 
 
 def test_idle_limit_signs_out_on_the_server(

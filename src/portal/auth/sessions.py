@@ -6,8 +6,9 @@ Built on starsessions' store interface, closing the traps of its 2.2.1 middlewar
 - writes to an existing session only update a live entry, so a request that loaded the session
   before sign-out cannot bring it back (no last-writer-wins resurrection);
 - every entry expires in the store itself (database column or Redis TTL);
-- sliding costs at most one write per session per refresh interval (about a minute), and
-  requests marked passive (the page's own expiry check) never slide.
+- sliding costs at most one write per session per refresh interval (about a minute), even when
+  many requests of one session arrive at once: a slide only lands when nobody slid meanwhile,
+  decided in the store itself; requests marked passive (the page's own expiry check) never slide.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any
 
 from redis.asyncio import Redis
@@ -37,6 +39,14 @@ Clock = Callable[[], float]
 SESSIONS: Table = WebSession.__table__  # type: ignore[attr-defined]
 _ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{43}")
 SEEN = "_seen"  # when the expiry was last slid; the entry lives until SEEN + idle
+
+
+class Slide(Enum):
+    """What a conditional slide did."""
+
+    SLID = "slid"  # written: the expiry moved
+    FRESH = "fresh"  # another request slid it within the refresh interval: nothing written
+    GONE = "gone"  # the session ended meanwhile: nothing written
 
 
 def new_session_id() -> str:
@@ -65,6 +75,16 @@ class PortalStore(SessionStore):
 
     async def write(self, session_id: str, data: bytes, lifetime: int, ttl: float) -> str:
         """Update a live session; "" when it is gone (never re-creates it)."""
+        raise NotImplementedError
+
+    async def slide(
+        self, session_id: str, data: bytes, seen: float, ttl: float, gap: float
+    ) -> Slide:
+        """Write `data` (whose SEEN is `seen`) unless the stored SEEN is within `gap` of it.
+
+        Requests of one session that arrive together all see an old SEEN; the store lets the
+        first one slide and tells the others it is FRESH, so sliding stays one write a minute.
+        """
         raise NotImplementedError
 
     async def ping(self) -> None:
@@ -111,8 +131,27 @@ class DatabaseStore(PortalStore):
                 )
                 .values(data=data, expires_at=now + ttl)
             )
-        self.writes += 1
+        if result.rowcount:
+            self.writes += 1
         return session_id if result.rowcount else ""
+
+    async def slide(
+        self, session_id: str, data: bytes, seen: float, ttl: float, gap: float
+    ) -> Slide:
+        now, key = self.clock(), self.storage_key(session_id)
+        alive = (SESSIONS.c.id == key) & (SESSIONS.c.expires_at > now)
+        async with self.engine.begin() as conn:
+            # expires_at is the stored SEEN + idle, and SEEN + idle is now + ttl here.
+            result = await conn.execute(
+                update(SESSIONS)
+                .where(alive, SESSIONS.c.expires_at <= now + ttl - gap)
+                .values(data=data, expires_at=now + ttl)
+            )
+            if result.rowcount:
+                self.writes += 1
+                return Slide.SLID
+            found = await conn.scalar(select(SESSIONS.c.id).where(alive))
+        return Slide.FRESH if found is not None else Slide.GONE
 
     async def remove(self, session_id: str) -> None:
         async with self.engine.begin() as conn:
@@ -133,6 +172,19 @@ class DatabaseStore(PortalStore):
             await conn.scalar(select(1))
 
 
+# KEYS[1] the session; ARGV: data, its SEEN, ttl in ms, gap, the SEEN field's name. Compares
+# SEEN as stored in the data (the app's clock) and writes only over a live key, in one atomic step.
+_SLIDE = """
+local stored = redis.call('GET', KEYS[1])
+if not stored then return 0 end
+local ok, data = pcall(cjson.decode, stored)
+local seen = ok and type(data) == 'table' and tonumber(data[ARGV[5]]) or 0
+if seen > tonumber(ARGV[2]) - tonumber(ARGV[4]) then return 2 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3], 'XX')
+return 1
+"""
+
+
 class RedisStore(PortalStore):
     """Sessions in Redis, through starsessions' RedisStore for reads and removals."""
 
@@ -144,6 +196,7 @@ class RedisStore(PortalStore):
         self._inner = StarsessionsRedisStore(
             connection=redis, prefix=lambda sid: f"{prefix}session:{self.storage_key(sid)}"
         )
+        self._slide = redis.register_script(_SLIDE)
 
     async def create(self, data: bytes, ttl: float) -> str:
         session_id = new_session_id()
@@ -157,8 +210,19 @@ class RedisStore(PortalStore):
     async def write(self, session_id: str, data: bytes, lifetime: int, ttl: float) -> str:
         # XX: only while the key still exists, so a removed session stays removed.
         done = await self.redis.set(self._inner.prefix(session_id), data, px=_ms(ttl), xx=True)
-        self.writes += 1
+        if done:
+            self.writes += 1
         return session_id if done else ""
+
+    async def slide(
+        self, session_id: str, data: bytes, seen: float, ttl: float, gap: float
+    ) -> Slide:
+        key = self._inner.prefix(session_id)
+        outcome = await self._slide(keys=[key], args=[data, repr(seen), _ms(ttl), repr(gap), SEEN])
+        if outcome == 1:
+            self.writes += 1
+            return Slide.SLID
+        return Slide.FRESH if outcome == 2 else Slide.GONE
 
     async def remove(self, session_id: str) -> None:
         await self._inner.remove(session_id)
@@ -296,11 +360,19 @@ class SessionMiddleware:
             session_id = await store.create(_dump(data), self.idle)
             return self._cookie(session_id, self.idle)
         slide = not state.passive and now - float(data.get(SEEN, 0)) >= self.refresh
+        changed = _dump(data) != state.loaded  # the request itself changed the data
         if slide:
             data[SEEN] = now
-        blob = _dump(data)
-        if not slide and blob == state.loaded:
+        elif not changed:
             return None
+        blob = _dump(data)
+        if slide and not changed:
+            # Only the expiry moves: let the store decide, so that requests arriving together
+            # slide once between them.
+            done = await store.slide(state.id, blob, now, self.idle, self.refresh)
+            if done is Slide.GONE:
+                return self._cookie("", 0)  # ended by another request meanwhile: stay ended
+            return self._cookie(state.id, self.idle) if done is Slide.SLID else None
         ttl = float(data[SEEN]) + self.idle - now
         if not await store.write(state.id, blob, self.idle, ttl):
             return self._cookie("", 0)  # ended by another request meanwhile: stay ended
