@@ -7,12 +7,14 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import delete, func, update
+from sqlalchemy import bindparam, delete, func, update
+from sqlalchemy import select as sql_select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from portal import audit, emails, mail
+from portal import audit, db, emails, mail
 from portal.auth.passwords import Passwords, generate_password
 from portal.auth.policy import policy_error
 from portal.models import Extension, ResetToken, Tenant, utcnow
@@ -69,7 +71,12 @@ def parse_username(raw: str) -> Username | None:
 
 def credential_stamp(extension: Extension) -> str:
     """Changes whenever the password is set, which signs out every session holding the old one."""
-    return f"{extension.id}:{as_utc(extension.password_changed_at).timestamp():.6f}"
+    assert extension.id is not None
+    return _stamp(extension.id, extension.password_changed_at)
+
+
+def _stamp(extension_id: int, changed_at: datetime) -> str:
+    return f"{extension_id}:{as_utc(changed_at).timestamp():.6f}"
 
 
 def _clean_name(value: str, what: str) -> str:
@@ -274,28 +281,37 @@ async def authenticate(
     return extension
 
 
-async def load_account(db: AsyncSession, extension_id: int) -> Account | None:
-    """The account for a session, or None when it is gone or disabled."""
-    row = (
-        await db.exec(
-            select(Extension, Tenant)
-            .join(Tenant, col(Tenant.id) == col(Extension.tenant_id))
-            .where(col(Extension.id) == extension_id)
-        )
-    ).first()
-    if row is None:
-        return None
-    extension, tenant = row
-    if extension.disabled:
+_EXTENSION, _TENANT = Extension.__table__, Tenant.__table__  # type: ignore[attr-defined]
+# Built once: every signed-in request loads its account.
+_ACCOUNT = (
+    sql_select(
+        _EXTENSION.c.number,
+        _EXTENSION.c.name,
+        _EXTENSION.c.email,
+        _EXTENSION.c.disabled,
+        _EXTENSION.c.password_changed_at,
+        _TENANT.c.code,
+        _TENANT.c.name.label("tenant_name"),
+    )
+    .join_from(_EXTENSION, _TENANT, _TENANT.c.id == _EXTENSION.c.tenant_id)
+    .where(_EXTENSION.c.id == bindparam("id"))
+)
+
+
+async def load_account(engine: AsyncEngine, extension_id: int) -> Account | None:
+    """The account for a session, or None when it is gone or disabled (every signed-in request)."""
+    params = {"id": extension_id}
+    row = await db.run(engine, lambda conn: conn.execute(_ACCOUNT, params).first())
+    if row is None or row.disabled:
         return None
     return Account(
         id=extension_id,
-        number=extension.number,
-        name=extension.name,
-        email=extension.email,
-        tenant_code=tenant.code,
-        tenant_name=tenant.name,
-        stamp=credential_stamp(extension),
+        number=row.number,
+        name=row.name,
+        email=row.email,
+        tenant_code=row.code,
+        tenant_name=row.tenant_name,
+        stamp=_stamp(extension_id, row.password_changed_at),
     )
 
 

@@ -13,7 +13,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Mount
 
-from portal import devmail, errors, health, patterns, tabs
+from portal import db, devmail, errors, health, patterns, tabs
 from portal.accesslog import AccessLogMiddleware
 from portal.assets import Assets
 from portal.auth import recovery
@@ -86,7 +86,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
                 await anyio.to_thread.run_sync(portal.mail_sink.stop)
             if redis is not None:
                 await redis.aclose()
-            await engine.dispose()
+            await db.dispose(engine)
 
     middleware = [
         Middleware(AccessLogMiddleware),

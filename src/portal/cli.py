@@ -186,7 +186,7 @@ def _run(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
             async with db.make_sessionmaker(engine)() as session:
                 return await work(session)
         finally:
-            await engine.dispose()
+            await db.dispose(engine)
 
     return asyncio.run(go())
 

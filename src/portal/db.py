@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
+import weakref
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import event
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy import Connection, create_engine, event
+from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 ALEMBIC_INI = Path(__file__).resolve().parents[2] / "alembic.ini"
+T = TypeVar("T")
 
 
 def _with_sqlite_driver(url: str, driver: str) -> str:
@@ -59,9 +65,73 @@ def make_engine(url: str) -> AsyncEngine:
     """The app's engine; PostgreSQL connections are checked before use so a restart heals."""
     _ensure_sqlite_dir(url)
     # hide_parameters: an error message must never carry a mail body or a hash into a log.
-    engine = create_async_engine(async_url(url), pool_pre_ping=True, hide_parameters=True)
+    # A SQLite file does not restart under us: no pre-ping, which would cost a thread hop.
+    sqlite = make_url(url).get_backend_name() == "sqlite"
+    engine = create_async_engine(async_url(url), pool_pre_ping=not sqlite, hide_parameters=True)
     configure(engine.sync_engine)
     return engine
+
+
+# aiosqlite runs each cursor call in its own thread and waits for it: a small query costs
+# about eight thread hops, and a pool checkout more. On SQLite, `run` does a whole unit of work
+# in one hop instead: a few worker threads, each holding its own blocking connection.
+# Elsewhere (PostgreSQL, truly async) it runs on a connection of the async engine.
+WORKER_THREADS = 4
+
+
+class _SQLiteWorkers:
+    def __init__(self, url: URL) -> None:
+        self.engine = configure(create_engine(url, hide_parameters=True))
+        self.executor = ThreadPoolExecutor(WORKER_THREADS, thread_name_prefix="sqlite")
+        self.local = threading.local()
+        self.connections: list[Connection] = []
+
+    def call(self, work: Callable[[Connection], T], write: bool) -> T:
+        connection: Connection | None = getattr(self.local, "connection", None)
+        if connection is None or connection.closed:
+            connection = self.local.connection = self.engine.connect()
+            self.connections.append(connection)
+        with connection.begin() as transaction:
+            result = work(connection)
+            if not write:
+                transaction.rollback()  # nothing to keep; ends the read snapshot
+        return result
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=True)
+        for connection in self.connections:
+            connection.close()
+        self.engine.dispose()
+
+
+_WORKERS: weakref.WeakKeyDictionary[AsyncEngine, _SQLiteWorkers] = weakref.WeakKeyDictionary()
+
+
+def _sqlite_workers(engine: AsyncEngine) -> _SQLiteWorkers | None:
+    if engine.dialect.name != "sqlite":
+        return None
+    workers = _WORKERS.get(engine)
+    if workers is None:
+        workers = _WORKERS[engine] = _SQLiteWorkers(engine.url.set(drivername="sqlite"))
+    return workers
+
+
+async def run(engine: AsyncEngine, work: Callable[[Connection], T], *, write: bool = False) -> T:
+    """`work(connection)` as one transaction (committed when `write`), off the event loop."""
+    workers = _sqlite_workers(engine)
+    if workers is not None:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(workers.executor, workers.call, work, write)
+    async with engine.begin() if write else engine.connect() as conn:
+        return await conn.run_sync(work)
+
+
+async def dispose(engine: AsyncEngine) -> None:
+    """Close the engine's connections, and its SQLite workers'."""
+    workers = _WORKERS.pop(engine, None)
+    if workers is not None:
+        await asyncio.to_thread(workers.close)
+    await engine.dispose()
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -25,8 +25,7 @@ async def current_account(request: Request) -> Account | None:
     user_id = request.session.get(USER_KEY)
     if not isinstance(user_id, int):
         return None
-    async with services(request).db() as db:
-        account = await load_account(db, user_id)
+    account = await load_account(services(request).engine, user_id)
     if account is None or account.stamp != request.session.get(STAMP_KEY):
         await sessions.end(request)
         return None

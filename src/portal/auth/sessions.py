@@ -25,7 +25,7 @@ from enum import Enum
 from typing import Any
 
 from redis.asyncio import Redis
-from sqlalchemy import Table, delete, insert, select, update
+from sqlalchemy import Connection, Table, bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.datastructures import MutableHeaders
 from starlette.requests import HTTPConnection, Request
@@ -33,6 +33,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starsessions.stores.base import SessionStore
 from starsessions.stores.redis import RedisStore as StarsessionsRedisStore
 
+from portal import db
 from portal.models import WebSession
 
 Clock = Callable[[], float]
@@ -92,6 +93,12 @@ class PortalStore(SessionStore):
         raise NotImplementedError
 
 
+# Built once: every request reads its session, and building a statement costs more than running it.
+_READ = select(SESSIONS.c.data).where(
+    SESSIONS.c.id == bindparam("key"), SESSIONS.c.expires_at > bindparam("now")
+)
+
+
 class DatabaseStore(PortalStore):
     """Sessions in the `web_session` table (the embedded default)."""
 
@@ -101,75 +108,64 @@ class DatabaseStore(PortalStore):
 
     async def create(self, data: bytes, ttl: float) -> str:
         session_id = new_session_id()
-        async with self.engine.begin() as conn:
-            await conn.execute(
-                insert(SESSIONS).values(
-                    id=self.storage_key(session_id), data=data, expires_at=self.clock() + ttl
-                )
-            )
+        row = {"id": self.storage_key(session_id), "data": data, "expires_at": self.clock() + ttl}
+        await db.run(self.engine, lambda conn: conn.execute(insert(SESSIONS), row), write=True)
         self.writes += 1
         return session_id
 
     async def read(self, session_id: str, lifetime: int) -> bytes:
-        async with self.engine.connect() as conn:
-            value = await conn.scalar(
-                select(SESSIONS.c.data).where(
-                    SESSIONS.c.id == self.storage_key(session_id),
-                    SESSIONS.c.expires_at > self.clock(),
-                )
-            )
+        params = {"key": self.storage_key(session_id), "now": self.clock()}
+        value = await db.run(self.engine, lambda conn: conn.scalar(_READ, params))
         return bytes(value) if value is not None else b""
 
     async def write(self, session_id: str, data: bytes, lifetime: int, ttl: float) -> str:
         now = self.clock()
-        async with self.engine.begin() as conn:
-            result = await conn.execute(
-                update(SESSIONS)
-                .where(
-                    SESSIONS.c.id == self.storage_key(session_id),
-                    SESSIONS.c.expires_at > now,
-                )
-                .values(data=data, expires_at=now + ttl)
-            )
-        if result.rowcount:
+        statement = (
+            update(SESSIONS)
+            .where(SESSIONS.c.id == self.storage_key(session_id), SESSIONS.c.expires_at > now)
+            .values(data=data, expires_at=now + ttl)
+        )
+        done = await db.run(
+            self.engine, lambda conn: conn.execute(statement).rowcount > 0, write=True
+        )
+        if done:
             self.writes += 1
-        return session_id if result.rowcount else ""
+        return session_id if done else ""
 
     async def slide(
         self, session_id: str, data: bytes, seen: float, ttl: float, gap: float
     ) -> Slide:
         now, key = self.clock(), self.storage_key(session_id)
         alive = (SESSIONS.c.id == key) & (SESSIONS.c.expires_at > now)
-        async with self.engine.begin() as conn:
-            # expires_at is the stored SEEN + idle, and SEEN + idle is now + ttl here.
-            result = await conn.execute(
-                update(SESSIONS)
-                .where(alive, SESSIONS.c.expires_at <= now + ttl - gap)
-                .values(data=data, expires_at=now + ttl)
-            )
-            if result.rowcount:
-                self.writes += 1
+        # expires_at is the stored SEEN + idle, and SEEN + idle is now + ttl here.
+        statement = (
+            update(SESSIONS)
+            .where(alive, SESSIONS.c.expires_at <= now + ttl - gap)
+            .values(data=data, expires_at=now + ttl)
+        )
+
+        def work(conn: Connection) -> Slide:
+            if conn.execute(statement).rowcount:
                 return Slide.SLID
-            found = await conn.scalar(select(SESSIONS.c.id).where(alive))
-        return Slide.FRESH if found is not None else Slide.GONE
+            found = conn.scalar(select(SESSIONS.c.id).where(alive))
+            return Slide.FRESH if found is not None else Slide.GONE
+
+        outcome = await db.run(self.engine, work, write=True)
+        if outcome is Slide.SLID:
+            self.writes += 1
+        return outcome
 
     async def remove(self, session_id: str) -> None:
-        async with self.engine.begin() as conn:
-            await conn.execute(
-                delete(SESSIONS).where(SESSIONS.c.id == self.storage_key(session_id))
-            )
+        statement = delete(SESSIONS).where(SESSIONS.c.id == self.storage_key(session_id))
+        await db.run(self.engine, lambda conn: conn.execute(statement), write=True)
 
     async def purge_expired(self) -> int:
         """Delete expired rows; Redis does this by itself."""
-        async with self.engine.begin() as conn:
-            result = await conn.execute(
-                delete(SESSIONS).where(SESSIONS.c.expires_at <= self.clock())
-            )
-        return int(result.rowcount)
+        statement = delete(SESSIONS).where(SESSIONS.c.expires_at <= self.clock())
+        return await db.run(self.engine, lambda conn: conn.execute(statement).rowcount, write=True)
 
     async def ping(self) -> None:
-        async with self.engine.connect() as conn:
-            await conn.scalar(select(1))
+        await db.run(self.engine, lambda conn: conn.scalar(select(1)))
 
 
 # KEYS[1] the session; ARGV: data, its SEEN, ttl in ms, gap, the SEEN field's name. Compares
