@@ -256,29 +256,35 @@ async def replace_password(
     return credential_stamp(extension)
 
 
+@dataclass(frozen=True)
+class Credentials:
+    """Who a successful sign-in is: the extension's id and its credential stamp."""
+
+    id: int
+    stamp: str
+
+
 async def authenticate(
-    db: AsyncSession, passwords: Passwords, raw_username: str, password: str
-) -> Extension | None:
-    """The extension these credentials open, or None; every failure costs one verify."""
+    engine: AsyncEngine, passwords: Passwords, raw_username: str, password: str
+) -> Credentials | None:
+    """The extension these credentials open, or None; every failure costs one verify.
+
+    No connection is held through the hash (a sign-in burst would queue there).
+    """
     username = parse_username(raw_username)
-    extension = await find_extension(db, username) if username else None
-    # End the read so no pooled connection waits through the hash (a sign-in burst queues there).
-    await db.commit()
-    usable = extension is not None and not extension.disabled
-    verdict = await passwords.verify(
-        extension.password_hash if usable and extension else None, password
-    )
-    if not verdict.ok or extension is None:
+    row = None
+    if username is not None:
+        params = {"code": username.tenant_code, "number": username.number}
+        row = await db.run(engine, lambda conn: conn.execute(_SIGN_IN, params).first())
+    usable = row is not None and not row.disabled
+    verdict = await passwords.verify(row.password_hash if usable and row else None, password)
+    if not verdict.ok or row is None:
         return None
     if verdict.new_hash:
         # Parameters changed since this hash was made: upgrade it, without touching the stamp.
-        await db.exec(
-            update(Extension)
-            .where(col(Extension.id) == extension.id)
-            .values(password_hash=verdict.new_hash)
-        )
-        await db.commit()
-    return extension
+        upgrade = {"extension_id": row.id, "new_hash": verdict.new_hash}
+        await db.run(engine, lambda conn: conn.execute(_REHASH, upgrade), write=True)
+    return Credentials(row.id, _stamp(row.id, row.password_changed_at))
 
 
 _EXTENSION, _TENANT = Extension.__table__, Tenant.__table__  # type: ignore[attr-defined]
@@ -295,6 +301,23 @@ _ACCOUNT = (
     )
     .join_from(_EXTENSION, _TENANT, _TENANT.c.id == _EXTENSION.c.tenant_id)
     .where(_EXTENSION.c.id == bindparam("id"))
+)
+
+
+_SIGN_IN = (
+    sql_select(
+        _EXTENSION.c.id,
+        _EXTENSION.c.password_hash,
+        _EXTENSION.c.disabled,
+        _EXTENSION.c.password_changed_at,
+    )
+    .join_from(_EXTENSION, _TENANT, _TENANT.c.id == _EXTENSION.c.tenant_id)
+    .where(_TENANT.c.code == bindparam("code"), _EXTENSION.c.number == bindparam("number"))
+)
+_REHASH = (
+    update(_EXTENSION)
+    .where(_EXTENSION.c.id == bindparam("extension_id"))
+    .values(password_hash=bindparam("new_hash"))
 )
 
 

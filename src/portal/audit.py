@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import logging
 
+from sqlalchemy import Table, insert
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from portal.models import AuditEvent
+from portal import db as database
+from portal.models import AuditEvent, utcnow
 
 log = logging.getLogger("portal.audit")
 COMMAND_LINE = "command-line"
+_TABLE: Table = AuditEvent.__table__  # type: ignore[attr-defined]
+_INSERT = insert(_TABLE)
 
 
 def add(db: AsyncSession, event: str, outcome: str, username: str, client: str) -> None:
@@ -23,6 +28,19 @@ async def record(db: AsyncSession, event: str, outcome: str, username: str, clie
     """Record an event in a transaction of its own."""
     add(db, event, outcome, username, client)
     await db.commit()
+
+
+async def write(engine: AsyncEngine, event: str, outcome: str, username: str, client: str) -> None:
+    """Record an event in a transaction of its own, through `db.run` (the sign-in path)."""
+    row = {
+        "at": utcnow(),
+        "username": username[:80],
+        "event": event,
+        "outcome": outcome,
+        "client": client[:64],
+    }
+    await database.run(engine, lambda conn: conn.execute(_INSERT, row), write=True)
+    log.info("%s %s username=%r client=%s", event, outcome, username, client)
 
 
 async def recent(db: AsyncSession, username: str | None, limit: int = 50) -> list[AuditEvent]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 from dataclasses import dataclass, field
 
@@ -20,6 +21,12 @@ class Verdict:
     new_hash: str | None = None  # set when the stored hash used older parameters
 
 
+def default_concurrency() -> int:
+    """Hashes at a time: 2, but always one core fewer than the machine has, so that a sign-in
+    burst leaves a core to the event loop (on 2 cores, 2 hashes at once doubled tab latency)."""
+    return max(1, min(2, (os.cpu_count() or 1) - 1))
+
+
 @dataclass
 class Passwords:
     """Hashes and verifies in worker threads, at most `concurrency` at a time.
@@ -30,7 +37,7 @@ class Passwords:
     memory_kib: int = 19456
     time_cost: int = 2
     parallelism: int = 1
-    concurrency: int = 2
+    concurrency: int = field(default_factory=default_concurrency)
     _hasher: PasswordHasher = field(init=False, repr=False)
     _limiter: anyio.CapacityLimiter | None = field(default=None, init=False, repr=False)
     _dummy_hash: str = field(init=False, repr=False)

@@ -9,7 +9,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from portal import audit, csrf, htmx
-from portal.accounts import credential_stamp, parse_username
+from portal.accounts import parse_username
 from portal.auth import guard, sessions
 from portal.auth.policy import strength
 from portal.auth.ratelimit import DEVICE_COOKIE, DEVICE_COOKIE_SECONDS
@@ -68,9 +68,9 @@ async def login(request: Request) -> Response:
         return _login_page(
             request, status_code=429, error=outcome.locked_message, username=shown, next=target
         )
-    if outcome.extension is None or outcome.extension.id is None:
+    if outcome.who is None:
         return _login_page(request, error=INVALID, username=shown, next=target)
-    await guard.sign_in(request, outcome.extension.id, credential_stamp(outcome.extension))
+    await guard.sign_in(request, outcome.who.id, outcome.who.stamp)
     csrf.rotate(request)
     response = htmx.redirect(request, target or HOME)
     if outcome.device_cookie:

@@ -7,14 +7,13 @@ from dataclasses import dataclass
 from typing import Literal
 
 from portal import accounts, audit
-from portal.models import Extension
 from portal.services import Services
 
 
 @dataclass(frozen=True)
 class Outcome:
     status: Literal["success", "failure", "locked"]
-    extension: Extension | None = None
+    who: accounts.Credentials | None = None
     locked_message: str = ""
     device_cookie: str | None = None
 
@@ -45,18 +44,16 @@ async def sign_in(
     if not decision.allowed and await _apply_unlock(portal, raw_username, counter):
         decision = await throttle.attempt(counter, address)
     if not decision.allowed:
-        async with portal.db() as db:
-            await audit.record(db, "sign-in", "locked", key, address)
+        await audit.write(portal.engine, "sign-in", "locked", key, address)
         return Outcome("locked", locked_message=decision.message)
 
-    async with portal.db() as db:
-        extension = await accounts.authenticate(db, portal.passwords, raw_username, password)
-        await audit.record(db, "sign-in", "success" if extension else "failure", key, address)
-    if extension is None:
+    who = await accounts.authenticate(portal.engine, portal.passwords, raw_username, password)
+    await audit.write(portal.engine, "sign-in", "success" if who else "failure", key, address)
+    if who is None:
         await throttle.failed(address)
         return Outcome("failure")
     await throttle.clear(key, *([device] if device else []))
-    return Outcome("success", extension, device_cookie=throttle.new_device_cookie(key))
+    return Outcome("success", who, device_cookie=throttle.new_device_cookie(key))
 
 
 async def _apply_unlock(portal: Services, raw_username: str, counter: str) -> bool:
