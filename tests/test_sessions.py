@@ -56,6 +56,15 @@ async def test_create_issues_a_fresh_random_id_and_read_returns_the_data(
 
 
 @pytest.mark.anyio
+async def test_create_replacing_an_id_deletes_it_in_the_same_step(store: PortalStore) -> None:
+    old = await store.create(b'{"a":1}', ttl=60)
+    new = await store.create(b'{"a":2}', ttl=60, replacing=old)
+    assert await store.read(old, 60) == b""
+    assert await store.read(new, 60) == b'{"a":2}'
+    assert await store.write(old, b'{"a":3}', 60, 60) == ""  # and it stays dead
+
+
+@pytest.mark.anyio
 async def test_write_never_creates_an_entry_for_an_id_the_server_did_not_issue(
     store: PortalStore,
 ) -> None:

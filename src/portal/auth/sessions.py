@@ -2,7 +2,8 @@
 
 Built on starsessions' store interface, closing the traps of its 2.2.1 middleware:
 - an id is only ever issued by the server; a cookie naming an unknown id starts a new session;
-- `rotate()` deletes the old entry at once, so a pre-login id is dead after sign-in;
+- `rotate()` deletes the old entry in the same step that stores the new one, before the answer
+  leaves, so a pre-login id is dead after sign-in;
 - writes to an existing session only update a live entry, so a request that loaded the session
   before sign-out cannot bring it back (no last-writer-wins resurrection);
 - every entry expires in the store itself (database column or Redis TTL);
@@ -70,8 +71,11 @@ class PortalStore(SessionStore):
         """A database or Redis leak yields no usable cookie values."""
         return hmac.new(self._key, session_id.encode(), hashlib.sha256).hexdigest()
 
-    async def create(self, data: bytes, ttl: float) -> str:
-        """Store a new session under a fresh server-issued id and return that id."""
+    async def create(self, data: bytes, ttl: float, replacing: str | None = None) -> str:
+        """Store a new session under a fresh server-issued id and return that id.
+
+        `replacing` (an id being rotated away) is deleted in the same step.
+        """
         raise NotImplementedError
 
     async def write(self, session_id: str, data: bytes, lifetime: int, ttl: float) -> str:
@@ -106,10 +110,17 @@ class DatabaseStore(PortalStore):
         super().__init__(secret_key, clock)
         self.engine = engine
 
-    async def create(self, data: bytes, ttl: float) -> str:
+    async def create(self, data: bytes, ttl: float, replacing: str | None = None) -> str:
         session_id = new_session_id()
         row = {"id": self.storage_key(session_id), "data": data, "expires_at": self.clock() + ttl}
-        await db.run(self.engine, lambda conn: conn.execute(insert(SESSIONS), row), write=True)
+        retired = self.storage_key(replacing) if replacing is not None else None
+
+        def work(conn: Connection) -> None:
+            if retired is not None:
+                conn.execute(delete(SESSIONS).where(SESSIONS.c.id == retired))
+            conn.execute(insert(SESSIONS), row)
+
+        await db.run(self.engine, work, write=True)
         self.writes += 1
         return session_id
 
@@ -194,9 +205,13 @@ class RedisStore(PortalStore):
         )
         self._slide = redis.register_script(_SLIDE)
 
-    async def create(self, data: bytes, ttl: float) -> str:
+    async def create(self, data: bytes, ttl: float, replacing: str | None = None) -> str:
         session_id = new_session_id()
-        await self.redis.set(self._inner.prefix(session_id), data, px=_ms(ttl), nx=True)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            if replacing is not None:
+                pipe.delete(self._inner.prefix(replacing))
+            pipe.set(self._inner.prefix(session_id), data, px=_ms(ttl), nx=True)
+            await pipe.execute()
         self.writes += 1
         return session_id
 
@@ -236,6 +251,7 @@ class SessionState:
     """One request's view of its session, kept in the ASGI scope beside `scope["session"]`."""
 
     id: str | None = None
+    replacing: str | None = None  # rotated away: deleted when the new id is stored
     loaded: bytes = b""
     cookie_sent: bool = False
     passive: bool = False
@@ -253,16 +269,20 @@ def _store(connection: HTTPConnection) -> PortalStore:
 
 
 async def rotate(request: Request) -> None:
-    """Give the session a new id now; the old id is deleted and can never be used again."""
+    """Give the session a new id: the old one is deleted, in the same store step that saves the
+    new one, before the answer leaves; it can never be used again."""
     state = _state(request)
     if state.id is not None:
-        await _store(request).remove(state.id)
-        state.id = None
+        state.replacing, state.id = state.id, None
 
 
 async def end(request: Request) -> None:
-    """Delete the session on the server and clear it; the response expires the cookie."""
-    await rotate(request)
+    """Delete the session on the server now and clear it; the response expires the cookie."""
+    state = _state(request)
+    for session_id in (state.id, state.replacing):
+        if session_id is not None:
+            await _store(request).remove(session_id)
+    state.id = state.replacing = None
     request.session.clear()
 
 
@@ -347,13 +367,14 @@ class SessionMiddleware:
         """Persist what changed; return the Set-Cookie value to send, if any."""
         data = state.data
         if not data:
-            if state.id is not None:
-                await store.remove(state.id)
+            for session_id in (state.id, state.replacing):
+                if session_id is not None:
+                    await store.remove(session_id)
             return self._cookie("", 0) if state.cookie_sent else None
         now = self.clock()
         if state.id is None:
             data[SEEN] = now
-            session_id = await store.create(_dump(data), self.idle)
+            session_id = await store.create(_dump(data), self.idle, replacing=state.replacing)
             return self._cookie(session_id, self.idle)
         slide = not state.passive and now - float(data.get(SEEN, 0)) >= self.refresh
         changed = _dump(data) != state.loaded  # the request itself changed the data

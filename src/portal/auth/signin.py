@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from dataclasses import dataclass
 from typing import Literal
@@ -48,11 +49,13 @@ async def sign_in(
         return Outcome("locked", locked_message=decision.message)
 
     who = await accounts.authenticate(portal.engine, portal.passwords, raw_username, password)
-    await audit.write(portal.engine, "sign-in", "success" if who else "failure", key, address)
+    outcome = "success" if who else "failure"
+    # The audit row and the throttle's update are independent: one wait for both.
+    keys = (key, device) if device else (key,)
+    counted = throttle.clear(*keys) if who else throttle.failed(address)
+    await asyncio.gather(audit.write(portal.engine, "sign-in", outcome, key, address), counted)
     if who is None:
-        await throttle.failed(address)
         return Outcome("failure")
-    await throttle.clear(key, *([device] if device else []))
     return Outcome("success", who, device_cookie=throttle.new_device_cookie(key))
 
 
