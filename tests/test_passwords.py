@@ -74,8 +74,9 @@ async def test_hashing_runs_in_worker_threads_and_the_loop_keeps_ticking(
 
 
 @pytest.mark.anyio
-async def test_at_most_two_hashes_run_at_once() -> None:
-    passwords = Passwords()
+@pytest.mark.parametrize("concurrency", [1, 2])
+async def test_no_more_hashes_than_the_limit_run_at_once(concurrency: int) -> None:
+    passwords = Passwords(concurrency=concurrency)
     running = peak = 0
     lock = threading.Lock()
     real = passwords._verify_sync
@@ -95,7 +96,15 @@ async def test_at_most_two_hashes_run_at_once() -> None:
     async with anyio.create_task_group() as group:
         for _ in range(8):
             group.start_soon(passwords.verify, None, "x")
-    assert peak == 2
+    assert peak == concurrency
+
+
+@pytest.mark.parametrize(("cores", "limit"), [(None, 1), (1, 1), (2, 1), (3, 2), (64, 2)])
+def test_hashing_leaves_a_core_to_the_event_loop(
+    monkeypatch: pytest.MonkeyPatch, cores: int | None, limit: int
+) -> None:
+    monkeypatch.setattr("portal.auth.passwords.os.cpu_count", lambda: cores)
+    assert Passwords().concurrency == limit
 
 
 @pytest.mark.anyio
