@@ -261,10 +261,13 @@ def writes_under_load(portal: Served, clock: BenchClock, cookies: list[str], sec
     writes: list[tuple[str, float]] = []  # (session id, app time) of each write that landed
     write, slide = store.write, store.slide
 
+    # Each write is stamped with the app time it was decided at (a slide's own SEEN), not when
+    # it finished: at x30 a 30 ms write would move the stamp by a second of session time.
     async def recorded_write(session_id: str, data: bytes, lifetime: int, ttl: float) -> str:
+        at = store.clock()
         done = await write(session_id, data, lifetime, ttl)
         if done:
-            writes.append((session_id, store.clock()))
+            writes.append((session_id, at))
         return done
 
     async def recorded_slide(
@@ -272,7 +275,7 @@ def writes_under_load(portal: Served, clock: BenchClock, cookies: list[str], sec
     ) -> Slide:
         done = await slide(session_id, data, seen, ttl, gap)
         if done is Slide.SLID:
-            writes.append((session_id, store.clock()))
+            writes.append((session_id, seen))
         return done
 
     requests = [("GET", TAB, tab_headers(c), "") for c in cookies]
