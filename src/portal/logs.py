@@ -49,3 +49,8 @@ def configure(*, json_lines: bool | None = None, level: int = logging.INFO) -> N
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # No line shows where it was logged from or which thread logged it: don't collect them
+    # (the logging HOWTO's "Optimization"; finding the caller walks the stack on every line).
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logMultiprocessing = False
