@@ -216,7 +216,8 @@ async def find_account(db: AsyncSession, username: Username) -> tuple[Extension,
     statement = (
         select(Extension, Tenant)
         .join(Tenant, col(Tenant.id) == col(Extension.tenant_id))
-        .where(Tenant.code == username.tenant_code, Extension.number == username.number)
+        .where(_NAMED)
+        .params(code=username.tenant_code, number=username.number)
     )
     row = (await db.exec(statement)).first()
     return (row[0], row[1]) if row else None
@@ -304,6 +305,8 @@ _ACCOUNT = (
 )
 
 
+# The extension a username names: its tenant's code and its number (bound as code, number).
+_NAMED = (_TENANT.c.code == bindparam("code")) & (_EXTENSION.c.number == bindparam("number"))
 _SIGN_IN = (
     sql_select(
         _EXTENSION.c.id,
@@ -312,7 +315,7 @@ _SIGN_IN = (
         _EXTENSION.c.password_changed_at,
     )
     .join_from(_EXTENSION, _TENANT, _TENANT.c.id == _EXTENSION.c.tenant_id)
-    .where(_TENANT.c.code == bindparam("code"), _EXTENSION.c.number == bindparam("number"))
+    .where(_NAMED)
 )
 _REHASH = (
     update(_EXTENSION)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from sqlalchemy import Table, insert
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -18,10 +19,21 @@ _TABLE: Table = AuditEvent.__table__  # type: ignore[attr-defined]
 _INSERT = insert(_TABLE)
 
 
+def _entry(event: str, outcome: str, username: str, client: str) -> dict[str, Any]:
+    """The row for an event: one place for both ways of storing it."""
+    return {
+        "at": utcnow(),
+        "username": username[:80],
+        "event": event,
+        "outcome": outcome,
+        "client": client[:64],
+    }
+
+
 def add(db: AsyncSession, event: str, outcome: str, username: str, client: str) -> None:
     """Record an event in the caller's transaction, and log the same line."""
-    db.add(AuditEvent(username=username[:80], event=event, outcome=outcome, client=client[:64]))
-    log.info("%s %s username=%r client=%s", event, outcome, username, client)
+    db.add(AuditEvent(**_entry(event, outcome, username, client)))
+    _log(event, outcome, username, client)
 
 
 async def record(db: AsyncSession, event: str, outcome: str, username: str, client: str) -> None:
@@ -32,14 +44,12 @@ async def record(db: AsyncSession, event: str, outcome: str, username: str, clie
 
 async def write(engine: AsyncEngine, event: str, outcome: str, username: str, client: str) -> None:
     """Record an event in a transaction of its own, through `db.run` (the sign-in path)."""
-    row = {
-        "at": utcnow(),
-        "username": username[:80],
-        "event": event,
-        "outcome": outcome,
-        "client": client[:64],
-    }
+    row = _entry(event, outcome, username, client)
     await database.run(engine, lambda conn: conn.execute(_INSERT, row), write=True)
+    _log(event, outcome, username, client)
+
+
+def _log(event: str, outcome: str, username: str, client: str) -> None:
     log.info("%s %s username=%r client=%s", event, outcome, username, client)
 
 

@@ -268,6 +268,14 @@ def _store(connection: HTTPConnection) -> PortalStore:
     return store
 
 
+async def _remove(state: SessionState, store: PortalStore) -> None:
+    """Delete the session's entry, and one it was rotated away from, from the store now."""
+    for session_id in (state.id, state.replacing):
+        if session_id is not None:
+            await store.remove(session_id)
+    state.id = state.replacing = None
+
+
 async def rotate(request: Request) -> None:
     """Give the session a new id: the old one is deleted, in the same store step that saves the
     new one, before the answer leaves; it can never be used again."""
@@ -278,11 +286,7 @@ async def rotate(request: Request) -> None:
 
 async def end(request: Request) -> None:
     """Delete the session on the server now and clear it; the response expires the cookie."""
-    state = _state(request)
-    for session_id in (state.id, state.replacing):
-        if session_id is not None:
-            await _store(request).remove(session_id)
-    state.id = state.replacing = None
+    await _remove(_state(request), _store(request))
     request.session.clear()
 
 
@@ -367,9 +371,7 @@ class SessionMiddleware:
         """Persist what changed; return the Set-Cookie value to send, if any."""
         data = state.data
         if not data:
-            for session_id in (state.id, state.replacing):
-                if session_id is not None:
-                    await store.remove(session_id)
+            await _remove(state, store)
             return self._cookie("", 0) if state.cookie_sent else None
         now = self.clock()
         if state.id is None:
