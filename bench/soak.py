@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx2
 from tests.servers import portal_command, portal_server
 
+from bench import cases
 from bench.cases import COOKIE, HX, PASSWORD, TAB, TENANT
 
 SESSIONS = 8
@@ -35,17 +36,8 @@ def rss_kib(pid: int) -> int:
 
 
 async def sign_in(base: str, user: str) -> str:
-    """A real sign-in in a browser of its own (the shared client keeps no cookies)."""
-    async with httpx2.AsyncClient(base_url=base, timeout=10) as browser:
-        page = await browser.get("/login")
-        token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
-        assert token, "no CSRF token on the login page"
-        done = await browser.post(
-            "/login", data={"username": user, "password": PASSWORD, "csrf_token": token.group(1)}
-        )
-        if done.status_code != 303:
-            raise RuntimeError(f"sign-in as {user}: {done.status_code}")
-        return str(browser.cookies[COOKIE])
+    """The benchmark's real sign-in over HTTP (a browser of its own), off this event loop."""
+    return await asyncio.to_thread(cases.sign_in, base, user)
 
 
 async def drive(base: str, pid: int, minutes: float, rate: float) -> Soak:
