@@ -379,12 +379,13 @@ class SessionMiddleware:
             session_id = await store.create(_dump(data), self.idle, replacing=state.replacing)
             return self._cookie(session_id, self.idle)
         slide = not state.passive and now - float(data.get(SEEN, 0)) >= self.refresh
-        changed = _dump(data) != state.loaded  # the request itself changed the data
+        blob = _dump(data)
+        changed = blob != state.loaded  # the request itself changed the data
         if slide:
             data[SEEN] = now
+            blob = _dump(data)
         elif not changed:
             return None
-        blob = _dump(data)
         if slide and not changed:
             # Only the expiry moves: let the store decide, so that requests arriving together
             # slide once between them.
