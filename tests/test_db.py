@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
+import threading
+import time
 from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import create_engine, text
+from sqlalchemy import Connection, create_engine, text
 from sqlmodel import SQLModel
 
 import portal.models  # noqa: F401 - registers the tables
-from portal.db import async_url, configure, sync_url, upgrade
+from portal import db
+from portal.db import async_url, configure, make_engine, sync_url, upgrade
 from portal.settings import Settings
 
 
@@ -60,3 +65,69 @@ def test_sqlite_runs_in_wal_with_foreign_keys(sqlite_url: str) -> None:
 )
 def test_async_url(url: str, expected: str) -> None:
     assert async_url(url) == expected
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def _scratch_table(conn: Connection) -> None:
+    conn.execute(text("CREATE TABLE scratch (n INTEGER)"))
+
+
+@pytest.mark.anyio
+async def test_sqlite_writes_queue_on_one_writer_and_reads_run_beside_it(sqlite_url: str) -> None:
+    """Writes never meet in SQLite's lock (whose busy handler sleeps for milliseconds)."""
+    engine = make_engine(sqlite_url)
+    running = peak = 0
+    lock = threading.Lock()
+    writers: set[str] = set()
+
+    def write(conn: Connection, number: int) -> None:
+        nonlocal running, peak
+        with lock:
+            running += 1
+            peak = max(peak, running)
+        writers.add(threading.current_thread().name)
+        conn.execute(text("INSERT INTO scratch (n) VALUES (:n)"), {"n": number})
+        time.sleep(0.002)
+        with lock:
+            running -= 1
+
+    def count(conn: Connection) -> tuple[str, int]:
+        found = conn.execute(text("SELECT count(*) FROM scratch")).scalar_one()
+        return threading.current_thread().name, found
+
+    try:
+        await db.run(engine, _scratch_table, write=True)
+        await asyncio.gather(
+            *(db.run(engine, functools.partial(write, number=n), write=True) for n in range(20))
+        )
+        reader, found = await db.run(engine, count)
+    finally:
+        await db.dispose(engine)
+    assert found == 20
+    assert peak == 1
+    assert writers == {"sqlite-write-0"}
+    assert reader.startswith("sqlite-read-")
+
+
+@pytest.mark.anyio
+async def test_a_submitted_write_is_committed_before_a_later_one(sqlite_url: str) -> None:
+    engine = make_engine(sqlite_url)
+
+    def insert(conn: Connection) -> None:
+        conn.execute(text("INSERT INTO scratch (n) VALUES (1)"))
+
+    def count(conn: Connection) -> int:
+        return int(conn.execute(text("SELECT count(*) FROM scratch")).scalar_one())
+
+    try:
+        await db.run(engine, _scratch_table, write=True)
+        submitted = db.submit(engine, insert)
+        seen_by_the_next_write = await db.run(engine, count, write=True)
+        await submitted
+    finally:
+        await db.dispose(engine)
+    assert seen_by_the_next_write == 1

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import threading
 import weakref
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -14,6 +14,8 @@ from sqlalchemy import Connection, create_engine, event
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
+
+from portal.threads import Workers
 
 ALEMBIC_INI = Path(__file__).resolve().parents[2] / "alembic.ini"
 T = TypeVar("T")
@@ -74,32 +76,44 @@ def make_engine(url: str) -> AsyncEngine:
 
 # aiosqlite runs each cursor call in its own thread and waits for it: a small query costs
 # about eight thread hops, and a pool checkout more. On SQLite, `run` does a whole unit of work
-# in one hop instead: a few worker threads, each holding its own blocking connection.
+# in one hop instead, on threads that each hold their own blocking connection: a few readers,
+# and one writer, so that writes queue here in order instead of sleeping in SQLite's busy
+# handler (a writer that finds the lock taken retries after 1, 2, 5... ms).
 # Elsewhere (PostgreSQL, truly async) it runs on a connection of the async engine.
-WORKER_THREADS = 4
+READER_THREADS = 3
 
 
 class _SQLiteWorkers:
     def __init__(self, url: URL) -> None:
         self.engine = configure(create_engine(url, hide_parameters=True))
-        self.executor = ThreadPoolExecutor(WORKER_THREADS, thread_name_prefix="sqlite")
+        self.readers = Workers(READER_THREADS, "sqlite-read")
+        self.writer = Workers(1, "sqlite-write")
         self.local = threading.local()
         self.connections: list[Connection] = []
+        self.lock = threading.Lock()
 
     def call(self, work: Callable[[Connection], T], write: bool) -> T:
         connection: Connection | None = getattr(self.local, "connection", None)
         if connection is None or connection.closed:
             connection = self.local.connection = self.engine.connect()
-            self.connections.append(connection)
+            with self.lock:
+                self.connections.append(connection)
         with connection.begin() as transaction:
             result = work(connection)
             if not write:
                 transaction.rollback()  # nothing to keep; ends the read snapshot
         return result
 
+    def submit(self, work: Callable[[Connection], T], write: bool) -> asyncio.Future[T]:
+        workers = self.writer if write else self.readers
+        return workers.submit(functools.partial(self.call, work, write))
+
     def close(self) -> None:
-        self.executor.shutdown(wait=True)
-        for connection in self.connections:
+        self.readers.close()
+        self.writer.close()
+        with self.lock:
+            connections, self.connections = self.connections, []
+        for connection in connections:
             connection.close()
         self.engine.dispose()
 
@@ -116,14 +130,31 @@ def _sqlite_workers(engine: AsyncEngine) -> _SQLiteWorkers | None:
     return workers
 
 
+def local_reader(engine: AsyncEngine) -> Callable[[Callable[[Connection], T]], T] | None:
+    """For SQLite: run a read unit in the calling thread (a worker thread of our own, never the
+    event loop), on a connection of that thread's. None for a server database."""
+    workers = _sqlite_workers(engine)
+    if workers is None:
+        return None
+    return functools.partial(workers.call, write=False)
+
+
 async def run(engine: AsyncEngine, work: Callable[[Connection], T], *, write: bool = False) -> T:
     """`work(connection)` as one transaction (committed when `write`), off the event loop."""
     workers = _sqlite_workers(engine)
     if workers is not None:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(workers.executor, workers.call, work, write)
+        return await workers.submit(work, write)
     async with engine.begin() if write else engine.connect() as conn:
         return await conn.run_sync(work)
+
+
+def submit(engine: AsyncEngine, work: Callable[[Connection], T]) -> asyncio.Future[T]:
+    """`run(..., write=True)` started now, awaited later. On SQLite it is queued at once on the
+    one writer, so it commits before any write queued after it."""
+    workers = _sqlite_workers(engine)
+    if workers is not None:
+        return workers.submit(work, True)
+    return asyncio.ensure_future(run(engine, work, write=True))
 
 
 async def dispose(engine: AsyncEngine) -> None:
