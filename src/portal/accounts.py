@@ -6,8 +6,9 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import bindparam, delete, func, update
+from sqlalchemy import Connection, Row, bindparam, delete, func, update
 from sqlalchemy import select as sql_select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -273,12 +274,25 @@ async def authenticate(
     No connection is held through the hash (a sign-in burst would queue there).
     """
     username = parse_username(raw_username)
-    row = None
-    if username is not None:
-        params = {"code": username.tenant_code, "number": username.number}
-        row = await db.run(engine, lambda conn: conn.execute(_SIGN_IN, params).first())
-    usable = row is not None and not row.disabled
-    verdict = await passwords.verify(row.password_hash if usable and row else None, password)
+    params = {"code": username.tenant_code, "number": username.number} if username else {}
+
+    def fetch(conn: Connection) -> Row[Any] | None:
+        return conn.execute(_SIGN_IN, params).first() if username is not None else None
+
+    row: Row[Any] | None = None
+    local = db.local_reader(engine)
+    if local is not None:
+        # Embedded SQLite: read the row in the hashing thread, just before the hash, so the
+        # sign-in waits on one thread hand-off instead of two.
+        def load() -> str | None:
+            nonlocal row
+            row = local(fetch)
+            return _usable_hash(row)
+
+        verdict = await passwords.verify_loaded(load, password)
+    else:
+        row = await db.run(engine, fetch)
+        verdict = await passwords.verify(_usable_hash(row), password)
     if not verdict.ok or row is None:
         return None
     if verdict.new_hash:
@@ -286,6 +300,10 @@ async def authenticate(
         upgrade = {"extension_id": row.id, "new_hash": verdict.new_hash}
         await db.run(engine, lambda conn: conn.execute(_REHASH, upgrade), write=True)
     return Credentials(row.id, _stamp(row.id, row.password_changed_at))
+
+
+def _usable_hash(row: Row[Any] | None) -> str | None:
+    return row.password_hash if row is not None and not row.disabled else None
 
 
 _EXTENSION, _TENANT = Extension.__table__, Tenant.__table__  # type: ignore[attr-defined]

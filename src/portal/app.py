@@ -87,6 +87,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
             if redis is not None:
                 await redis.aclose()
             await db.dispose(engine)
+            await asyncio.to_thread(passwords.close)
 
     middleware = [
         Middleware(AccessLogMiddleware),

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import anyio
-import anyio.to_thread
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+from portal.threads import Workers
 
 # Lower-case letters and digits without the look-alikes (0/o, 1/l/i): easy to read out and type.
 _ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
@@ -29,9 +30,9 @@ def default_concurrency() -> int:
 
 @dataclass
 class Passwords:
-    """Hashes and verifies in worker threads, at most `concurrency` at a time.
+    """Hashes and verifies in `concurrency` threads of its own, so at most that many at a time.
 
-    A burst of sign-ins queues here instead of taking every thread and stalling other requests.
+    A burst of sign-ins queues here instead of taking every core and stalling other requests.
     """
 
     memory_kib: int = 19456
@@ -39,7 +40,7 @@ class Passwords:
     parallelism: int = 1
     concurrency: int = field(default_factory=default_concurrency)
     _hasher: PasswordHasher = field(init=False, repr=False)
-    _limiter: anyio.CapacityLimiter | None = field(default=None, init=False, repr=False)
+    _workers: Workers = field(init=False, repr=False)
     _dummy_hash: str = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -51,22 +52,23 @@ class Passwords:
         )
         # Unknown users are verified against this, so they cost what a real user costs.
         self._dummy_hash = self._hasher.hash(secrets.token_urlsafe(16))
-
-    @property
-    def limiter(self) -> anyio.CapacityLimiter:
-        if self._limiter is None:
-            self._limiter = anyio.CapacityLimiter(self.concurrency)
-        return self._limiter
+        self._workers = Workers(self.concurrency, "argon2")
 
     async def hash(self, password: str) -> str:
         """An argon2id hash of `password`, computed in a worker thread."""
-        return await anyio.to_thread.run_sync(self._hasher.hash, password, limiter=self.limiter)
+        return await self._workers.call(lambda: self._hasher.hash(password))
 
     async def verify(self, stored_hash: str | None, password: str) -> Verdict:
         """Check `password` against `stored_hash`; `None` burns the same time and fails."""
-        return await anyio.to_thread.run_sync(
-            self._verify_sync, stored_hash, password, limiter=self.limiter
-        )
+        return await self._workers.call(lambda: self._verify_sync(stored_hash, password))
+
+    async def verify_loaded(self, load: Callable[[], str | None], password: str) -> Verdict:
+        """`verify`, with the stored hash read by `load()` in the hashing thread first."""
+        return await self._workers.call(lambda: self._verify_sync(load(), password))
+
+    def close(self) -> None:
+        """End the hashing threads once queued work is done (a later call starts them again)."""
+        self._workers.close()
 
     def _verify_sync(self, stored_hash: str | None, password: str) -> Verdict:
         try:
