@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
-from sqlalchemy import Table, insert
+from sqlalchemy import Connection, Table, insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -44,9 +45,26 @@ async def record(db: AsyncSession, event: str, outcome: str, username: str, clie
 
 async def write(engine: AsyncEngine, event: str, outcome: str, username: str, client: str) -> None:
     """Record an event in a transaction of its own, through `db.run` (the sign-in path)."""
+    await submit(engine, event, outcome, username, client)
+
+
+def submit(
+    engine: AsyncEngine, event: str, outcome: str, username: str, client: str
+) -> asyncio.Future[None]:
+    """`write`, started now and awaited later, while the request goes on (see `db.submit`)."""
     row = _entry(event, outcome, username, client)
-    await database.run(engine, lambda conn: conn.execute(_INSERT, row), write=True)
-    _log(event, outcome, username, client)
+
+    def insert(conn: Connection) -> None:
+        conn.execute(_INSERT, row)
+
+    def stored(done: asyncio.Future[None]) -> None:
+        # Runs in the context it was added in: the line carries the request's id.
+        if not done.cancelled() and done.exception() is None:
+            _log(event, outcome, username, client)
+
+    future = database.submit(engine, insert)
+    future.add_done_callback(stored)
+    return future
 
 
 def _log(event: str, outcome: str, username: str, client: str) -> None:

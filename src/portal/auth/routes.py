@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
+from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -13,7 +15,7 @@ from portal.accounts import parse_username
 from portal.auth import guard, sessions
 from portal.auth.policy import strength
 from portal.auth.ratelimit import DEVICE_COOKIE, DEVICE_COOKIE_SECONDS
-from portal.auth.signin import sign_in
+from portal.auth.signin import Outcome, sign_in
 from portal.clients import client_address
 from portal.services import services
 from portal.templating import render
@@ -63,7 +65,20 @@ async def login(request: Request) -> Response:
         client_address(request, portal.settings.trusted_proxies),
         request.cookies.get(DEVICE_COOKIE),
     )
-    shown = username.strip()[:64]
+    response = await _answer(request, outcome, username.strip()[:64], target)
+    if outcome.recorded is not None:
+        # The request ends once its audit row is stored: a failure is logged with it, and a
+        # graceful shutdown waits for it.
+        response.background = BackgroundTask(_stored, outcome.recorded)
+    return response
+
+
+async def _stored(recorded: asyncio.Future[None]) -> None:
+    await recorded
+
+
+async def _answer(request: Request, outcome: Outcome, shown: str, target: str) -> Response:
+    """The page again with a message, or the way in."""
     if outcome.status == "locked":
         return _login_page(
             request, status_code=429, error=outcome.locked_message, username=shown, next=target
@@ -81,7 +96,7 @@ async def login(request: Request) -> Response:
             path="/login",
             httponly=True,
             samesite="strict",
-            secure=portal.settings.https,
+            secure=services(request).settings.https,
         )
     return response
 

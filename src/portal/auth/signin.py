@@ -17,6 +17,8 @@ class Outcome:
     who: accounts.Credentials | None = None
     locked_message: str = ""
     device_cookie: str | None = None
+    # The audit row, being stored meanwhile: the caller awaits it once its answer is under way.
+    recorded: asyncio.Future[None] | None = None
 
 
 def canonical_username(raw: str) -> str:
@@ -50,13 +52,19 @@ async def sign_in(
 
     who = await accounts.authenticate(portal.engine, portal.passwords, raw_username, password)
     outcome = "success" if who else "failure"
-    # The audit row and the throttle's update are independent: one wait for both.
+    # The audit row is stored while the answer is made: nothing in it depends on the row, and
+    # on SQLite's one writer it is committed before the session the answer carries.
+    recorded = audit.submit(portal.engine, "sign-in", outcome, key, address)
     keys = (key, device) if device else (key,)
-    counted = throttle.clear(*keys) if who else throttle.failed(address)
-    await asyncio.gather(audit.write(portal.engine, "sign-in", outcome, key, address), counted)
+    try:
+        await (throttle.clear(*keys) if who else throttle.failed(address))
+    except BaseException:
+        await asyncio.gather(recorded, return_exceptions=True)  # stored all the same
+        raise
     if who is None:
-        return Outcome("failure")
-    return Outcome("success", who, device_cookie=throttle.new_device_cookie(key))
+        return Outcome("failure", recorded=recorded)
+    device_cookie = throttle.new_device_cookie(key)
+    return Outcome("success", who, device_cookie=device_cookie, recorded=recorded)
 
 
 async def _apply_unlock(portal: Services, raw_username: str, counter: str) -> bool:
