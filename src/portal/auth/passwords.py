@@ -6,11 +6,14 @@ import os
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from portal.threads import Workers
+
+T = TypeVar("T")
 
 # Lower-case letters and digits without the look-alikes (0/o, 1/l/i): easy to read out and type.
 _ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
@@ -65,6 +68,10 @@ class Passwords:
     async def verify_loaded(self, load: Callable[[], str | None], password: str) -> Verdict:
         """`verify`, with the stored hash read by `load()` in the hashing thread first."""
         return await self._workers.call(lambda: self._verify_sync(load(), password))
+
+    async def in_hashing_thread(self, function: Callable[[], T]) -> T:
+        """`function()` in a hashing thread, queued with the hashes (the benchmark's reference)."""
+        return await self._workers.call(function)
 
     def close(self) -> None:
         """End the hashing threads once queued work is done (a later call starts them again)."""
