@@ -100,7 +100,8 @@ def run_cases(seconds: float, production: bool) -> tuple[str, list[Row]]:
             clock = cases.BenchClock()
             from portal.app import create_app
 
-            with serve(create_app(settings, clock=clock)) as portal, serve(bare_app()) as bare:
+            portal_app, floor_app = create_app(settings, clock=clock), bare_app(settings)
+            with serve(portal_app) as portal, serve(floor_app) as bare:
                 wait_healthy(portal.base)
                 users = portal.call(cases.add_accounts(portal.services, ACCOUNTS))
                 transfer = measure(portal.base, users[0], PASSWORD)

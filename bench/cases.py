@@ -136,13 +136,21 @@ def tab_vs_bare(portal: Served, bare: Served, cookie: str, seconds: float) -> Ro
         )
     )
     floor = load.run(load.wrk_command(bare.base + "/bare", seconds=seconds, connections=16))
+    rendered = load.run(
+        load.wrk_command(bare.base + "/render", seconds=seconds, connections=16, headers=HX)
+    )
     ratio = tab.rps / floor.rps
     return Row(
         "1. tab partial / bare Starlette, req/s",
         f"{ratio:.2f}",
         "≥ 0.50",
         ratio >= 0.5 and tab.bad_status == 0,
-        [fmt_load("tab partial", tab), fmt_load("bare endpoint", floor)],
+        [
+            fmt_load("tab partial", tab),
+            fmt_load("bare endpoint", floor),
+            fmt_load("render only", rendered)
+            + f": {rendered.rps / floor.rps:.2f} of bare; the tab's rendering with nothing else",
+        ],
     )
 
 

@@ -20,12 +20,16 @@ import httpx2
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse
+from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from tests.servers import free_port
 
-from portal import logs
+from portal import csrf, logs
+from portal.accounts import Account
 from portal.services import Services
+from portal.settings import Settings
+from portal.tabs import TAB_FRAGMENT
+from portal.templating import make_templates, render
 
 T = TypeVar("T")
 
@@ -91,13 +95,34 @@ def serve(app: Starlette) -> Iterator[Served]:
         served.thread.join(15)
 
 
-def bare_app() -> Starlette:
-    """The floor: the cheapest Starlette endpoint there is, no middleware."""
+def bare_app(settings: Settings) -> Starlette:
+    """The floor: the cheapest Starlette endpoint there is, no middleware.
+
+    Beside it, `/render`: the settings tab's fragment rendered from the portal's own templates
+    with nothing else (no session, database, middleware or log line), what a tab partial could
+    reach if all of those cost nothing.
+    """
+    templates = make_templates()
+    account = Account(1, "201", "Floor", None, "floor", "Floor", "stamp")
+    context = {
+        "active": "settings",
+        "errors": {},
+        "changed": None,
+        "min_length": settings.password_min_length,
+    }
 
     async def bare(request: Request) -> PlainTextResponse:
         return PlainTextResponse("ok")
 
-    return Starlette(routes=[Route("/bare", bare)])
+    async def rendered(request: Request) -> Response:
+        request.scope["session"] = {csrf.SESSION_KEY: "floor-token"}
+        request.state.account = account
+        return render(request, "settings.html", context, fragment=TAB_FRAGMENT)
+
+    app = Starlette(routes=[Route("/bare", bare), Route("/render", rendered)])
+    app.state.settings = settings
+    app.state.templates = templates
+    return app
 
 
 @dataclass
