@@ -98,9 +98,14 @@ class PortalStore(SessionStore):
 
 
 # Built once: every request reads its session, and building a statement costs more than running it.
-_READ = select(SESSIONS.c.data).where(
-    SESSIONS.c.id == bindparam("key"), SESSIONS.c.expires_at > bindparam("now")
-)
+_LIVE = (SESSIONS.c.id == bindparam("key")) & (SESSIONS.c.expires_at > bindparam("now"))
+_READ = select(SESSIONS.c.data).where(_LIVE)
+_FOUND = select(SESSIONS.c.id).where(_LIVE)
+_INSERT = insert(SESSIONS)
+_REMOVE = delete(SESSIONS).where(SESSIONS.c.id == bindparam("key"))
+_WRITE = update(SESSIONS).where(_LIVE).values(data=bindparam("data"), expires_at=bindparam("until"))
+# A slide lands only when the stored expiry is older than the refresh interval allows.
+_SLIDE_UPDATE = _WRITE.where(SESSIONS.c.expires_at <= bindparam("stale"))
 
 
 class DatabaseStore(PortalStore):
@@ -113,12 +118,12 @@ class DatabaseStore(PortalStore):
     async def create(self, data: bytes, ttl: float, replacing: str | None = None) -> str:
         session_id = new_session_id()
         row = {"id": self.storage_key(session_id), "data": data, "expires_at": self.clock() + ttl}
-        retired = self.storage_key(replacing) if replacing is not None else None
+        retired = {"key": self.storage_key(replacing)} if replacing is not None else None
 
         def work(conn: Connection) -> None:
             if retired is not None:
-                conn.execute(delete(SESSIONS).where(SESSIONS.c.id == retired))
-            conn.execute(insert(SESSIONS), row)
+                conn.execute(_REMOVE, retired)
+            conn.execute(_INSERT, row)
 
         await db.run(self.engine, work, write=True)
         self.writes += 1
@@ -131,13 +136,9 @@ class DatabaseStore(PortalStore):
 
     async def write(self, session_id: str, data: bytes, lifetime: int, ttl: float) -> str:
         now = self.clock()
-        statement = (
-            update(SESSIONS)
-            .where(SESSIONS.c.id == self.storage_key(session_id), SESSIONS.c.expires_at > now)
-            .values(data=data, expires_at=now + ttl)
-        )
+        params = {"key": self.storage_key(session_id), "now": now, "data": data, "until": now + ttl}
         done = await db.run(
-            self.engine, lambda conn: conn.execute(statement).rowcount > 0, write=True
+            self.engine, lambda conn: conn.execute(_WRITE, params).rowcount > 0, write=True
         )
         if done:
             self.writes += 1
@@ -147,18 +148,14 @@ class DatabaseStore(PortalStore):
         self, session_id: str, data: bytes, seen: float, ttl: float, gap: float
     ) -> Slide:
         now, key = self.clock(), self.storage_key(session_id)
-        alive = (SESSIONS.c.id == key) & (SESSIONS.c.expires_at > now)
         # expires_at is the stored SEEN + idle, and SEEN + idle is now + ttl here.
-        statement = (
-            update(SESSIONS)
-            .where(alive, SESSIONS.c.expires_at <= now + ttl - gap)
-            .values(data=data, expires_at=now + ttl)
-        )
+        until = now + ttl
+        params = {"key": key, "now": now, "data": data, "until": until, "stale": until - gap}
 
         def work(conn: Connection) -> Slide:
-            if conn.execute(statement).rowcount:
+            if conn.execute(_SLIDE_UPDATE, params).rowcount:
                 return Slide.SLID
-            found = conn.scalar(select(SESSIONS.c.id).where(alive))
+            found = conn.scalar(_FOUND, params)
             return Slide.FRESH if found is not None else Slide.GONE
 
         outcome = await db.run(self.engine, work, write=True)
@@ -167,8 +164,8 @@ class DatabaseStore(PortalStore):
         return outcome
 
     async def remove(self, session_id: str) -> None:
-        statement = delete(SESSIONS).where(SESSIONS.c.id == self.storage_key(session_id))
-        await db.run(self.engine, lambda conn: conn.execute(statement), write=True)
+        params = {"key": self.storage_key(session_id)}
+        await db.run(self.engine, lambda conn: conn.execute(_REMOVE, params), write=True)
 
     async def purge_expired(self) -> int:
         """Delete expired rows; Redis does this by itself."""
