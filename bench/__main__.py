@@ -109,7 +109,7 @@ def run_cases(seconds: float, production: bool) -> tuple[str, list[Row]]:
                 rows = [
                     cases.tab_vs_bare(portal, bare, cookies[0], seconds),
                     cases.tab_during_storm(portal, capture, cookies[0], users, seconds),
-                    cases.signin_vs_verify(portal, capture, users, 10 if seconds < 10 else 20),
+                    cases.signin_vs_verify(portal, capture, users, 20 if seconds < 10 else 40),
                     cases.writes_under_load(portal, clock, cookies, seconds),
                     cases.lookup_flat(portal, cookies[0], seconds),
                     Row(
