@@ -144,7 +144,13 @@ async def run(engine: AsyncEngine, work: Callable[[Connection], T], *, write: bo
     workers = _sqlite_workers(engine)
     if workers is not None:
         return await workers.submit(work, write)
-    async with engine.begin() if write else engine.connect() as conn:
+    if write:
+        async with engine.begin() as conn:
+            return await conn.run_sync(work)
+    # A read unit is one statement: outside a transaction it needs no ROLLBACK round trip
+    # when the connection goes back to the pool.
+    async with engine.connect() as conn:
+        await conn.execution_options(isolation_level="AUTOCOMMIT")
         return await conn.run_sync(work)
 
 
