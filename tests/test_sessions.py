@@ -186,10 +186,15 @@ def services(client: TestClient) -> Any:
     return client.app.state.services  # type: ignore[attr-defined]
 
 
-def test_an_invented_session_id_is_never_adopted(client: TestClient) -> None:
+def test_an_invented_session_id_is_never_adopted(
+    auth: Auth, account: Account, client: TestClient
+) -> None:
     invented = "B" * 43
     client.cookies.set("portal_session", invented)
-    response = client.get("/login")
+    dropped = client.get("/login").headers.get_list("set-cookie")
+    assert "portal_session=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax" in dropped
+    client.cookies.set("portal_session", invented)
+    response = auth.login()
     issued = response.cookies.get("portal_session")
     assert issued and issued != invented
     store = services(client).store
@@ -349,8 +354,8 @@ def test_anonymous_pages_without_forms_start_no_session(client: TestClient) -> N
         assert "portal_session" not in client.get(path).headers.get("set-cookie", "")
 
 
-def test_session_cookie_flags(client: TestClient) -> None:
-    cookie = client.get("/login").headers["set-cookie"]
+def test_session_cookie_flags(auth: Auth, account: Account) -> None:
+    [cookie] = [c for c in auth.login().headers.get_list("set-cookie") if "portal_session=" in c]
     assert cookie.startswith("portal_session=")
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Path=/" in cookie
     assert "Secure" not in cookie  # http:// base URL; see test_app for https

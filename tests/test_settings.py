@@ -9,6 +9,7 @@ from starlette.testclient import TestClient
 
 from portal.app import create_app
 from portal.settings import Settings, SettingsError
+from tests.conftest import Auth, make_account_in
 
 
 def test_defaults_follow_the_contract() -> None:
@@ -67,7 +68,17 @@ def test_https_base_url_makes_the_cookie_secure_and_adds_hsts(sqlite_url: str) -
     settings = Settings(
         secret_key="k", database_url=sqlite_url, base_url="https://portal.example.com"
     )
-    with TestClient(create_app(settings), base_url="https://portal.example.com") as client:
+    with TestClient(
+        create_app(settings), base_url="https://portal.example.com", follow_redirects=False
+    ) as client:
+        make_account_in(client)
         response = client.get("/login")
-    assert "; Secure" in response.headers["set-cookie"]
+        signed_in = Auth(client).login()
+    # The login form's CSRF cookie cannot be planted by a subdomain (`__Host-`), nor leak.
+    csrf_cookie = response.headers["set-cookie"]
+    assert csrf_cookie.startswith("__Host-portal_csrf=")
+    assert "; Secure" in csrf_cookie and "Path=/" in csrf_cookie and "Domain" not in csrf_cookie
+    assert signed_in.status_code == 303
+    [session] = [c for c in signed_in.headers.get_list("set-cookie") if "portal_session=" in c]
+    assert "; Secure" in session
     assert response.headers["Strict-Transport-Security"].startswith("max-age=")

@@ -3,7 +3,7 @@
 Built on starsessions' store interface, closing the traps of its 2.2.1 middleware:
 - an id is only ever issued by the server; a cookie naming an unknown id starts a new session;
 - `rotate()` deletes the old entry in the same step that stores the new one, before the answer
-  leaves, so a pre-login id is dead after sign-in;
+  leaves, so an id in use before sign-in is dead after it;
 - writes to an existing session only update a live entry, so a request that loaded the session
   before sign-out cannot bring it back (no last-writer-wins resurrection);
 - every entry expires in the store itself (database column or Redis TTL);
@@ -34,7 +34,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starsessions.stores.base import SessionStore
 from starsessions.stores.redis import RedisStore as StarsessionsRedisStore
 
-from portal import db
+from portal import csrf, db
 from portal.models import WebSession
 
 Clock = Callable[[], float]
@@ -339,8 +339,9 @@ class SessionMiddleware:
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start":
                 cookie = await self._save(state, store)
-                if cookie is not None:
-                    MutableHeaders(scope=message).append("Set-Cookie", cookie)
+                for value in (cookie, csrf.set_cookie_header(connection)):
+                    if value is not None:
+                        MutableHeaders(scope=message).append("Set-Cookie", value)
             await send(message)
 
         await self.app(scope, receive, send_wrapper)
