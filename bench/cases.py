@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 import secrets
 import statistics
@@ -19,7 +18,6 @@ from bench import load
 from bench.server import AccessCapture, Served
 from portal import accounts, csrf
 from portal.auth.sessions import (
-    SEEN,
     SESSIONS,
     DatabaseStore,
     RedisStore,
@@ -27,6 +25,7 @@ from portal.auth.sessions import (
     new_session_id,
 )
 from portal.services import Clock, Services
+from portal.settings import Settings
 
 PASSWORD = "measured passphrase 42"  # noqa: S105 - the benchmark's own throwaway accounts
 TENANT = "bench"
@@ -84,18 +83,17 @@ async def add_accounts(portal: Services, count: int) -> list[str]:
     return [username(n) for n in range(1, count + 1)]
 
 
-async def login_forms(portal: Services, count: int) -> list[tuple[str, str]]:
-    """`count` anonymous sessions as GET /login leaves them: (cookie value, CSRF token).
+def login_forms(settings: Settings, count: int) -> list[tuple[str, str]]:
+    """`count` sign-in forms as GET /login hands them out: (Cookie header, CSRF token).
 
-    Each sign-in rotates its session, so every form can sign in exactly once; made through the
-    store's own `create`, which is what GET /login does, minus the HTML.
+    The token is bound to a cookie, not to anything stored, so making them costs the server
+    nothing, as the page itself does not; the HTML is left out.
     """
     forms = []
-    idle = portal.settings.session_idle_seconds
     for _ in range(count):
-        token = secrets.token_urlsafe(32)
-        data = json.dumps({SEEN: portal.clock(), csrf.SESSION_KEY: token}, sort_keys=True)
-        forms.append((await portal.store.create(data.encode(), idle), token))
+        nonce = secrets.token_urlsafe(32)
+        token = csrf.cookie_token(settings.secret_key, nonce)
+        forms.append((f"{csrf.cookie_name(https=settings.https)}={nonce}", token))
     return forms
 
 
@@ -166,7 +164,7 @@ def storm_script(forms: list[tuple[str, str]], users: list[str], directory: Path
                 "POST",
                 "/login",
                 {
-                    "Cookie": f"{COOKIE}={cookie}",
+                    "Cookie": cookie,
                     "Content-Type": "application/x-www-form-urlencoded",
                 },
                 f"{body}&csrf_token={token}",
@@ -182,9 +180,8 @@ def tab_during_storm(
         portal.base + TAB, seconds=seconds, connections=4, headers=tab_headers(cookie)
     )
     idle = load.run(tab)
-    # Enough single-use forms for the storm's whole length: a wrapped-around form would be a
-    # refused (403) post, not a sign-in, and is counted as such below.
-    forms = portal.call(login_forms(portal.services, int(seconds * 100) + 200))
+    # A form is not used up by signing in (its token is bound to a cookie): one per account.
+    forms = login_forms(portal.services.settings, len(users))
     with tempfile.TemporaryDirectory() as tmp:
         script = storm_script(forms, users, Path(tmp))
         mark = len(capture.records)
@@ -239,7 +236,7 @@ def signin_vs_verify(portal: Served, capture: AccessCapture, users: list[str], c
     # arena), half before the sign-ins and half after, so that a drift in the shared machine's
     # speed shows on both sides.
     verify = [portal.call(verify_in_hashing_thread()) for _ in range(count // 2)]
-    forms = portal.call(login_forms(portal.services, count))
+    forms = login_forms(portal.services.settings, count)
     mark = len(capture.records)
     with httpx2.Client(base_url=portal.base) as client:
         for i, (cookie, token) in enumerate(forms):
@@ -247,7 +244,7 @@ def signin_vs_verify(portal: Served, capture: AccessCapture, users: list[str], c
             response = client.post(
                 "/login",
                 data={"username": users[i % len(users)], "password": PASSWORD, "csrf_token": token},
-                headers={"Cookie": f"{COOKIE}={cookie}"},
+                headers={"Cookie": cookie},
             )
             client.cookies.clear()  # the next form brings its own session
             assert response.status_code == 303, f"sign-in failed: {response.status_code}"
