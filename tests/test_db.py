@@ -111,23 +111,3 @@ async def test_sqlite_writes_queue_on_one_writer_and_reads_run_beside_it(sqlite_
     assert peak == 1
     assert writers == {"sqlite-write-0"}
     assert reader.startswith("sqlite-read-")
-
-
-@pytest.mark.anyio
-async def test_a_submitted_write_is_committed_before_a_later_one(sqlite_url: str) -> None:
-    engine = make_engine(sqlite_url)
-
-    def insert(conn: Connection) -> None:
-        conn.execute(text("INSERT INTO scratch (n) VALUES (1)"))
-
-    def count(conn: Connection) -> int:
-        return int(conn.execute(text("SELECT count(*) FROM scratch")).scalar_one())
-
-    try:
-        await db.run(engine, _scratch_table, write=True)
-        submitted = db.submit(engine, insert)
-        seen_by_the_next_write = await db.run(engine, count, write=True)
-        await submitted
-    finally:
-        await db.dispose(engine)
-    assert seen_by_the_next_write == 1

@@ -10,9 +10,10 @@ import anyio
 import pytest
 import redis as redis_sync
 from redis.asyncio import Redis
+from sqlalchemy import text
 from starlette.testclient import TestClient
 
-from portal import accounts
+from portal import accounts, audit, db
 from portal.auth.sessions import DatabaseStore, PortalStore, RedisStore, Slide
 from portal.db import make_engine
 from portal.services import Clock
@@ -31,8 +32,10 @@ async def store(
     if request.param == "redis":
         request.getfixturevalue("redis_available")
         client = Redis.from_url(REDIS_URL)
-        yield RedisStore(client, "k", prefix=redis_prefix)
+        engine = make_engine(sqlite_url)  # where work committed alongside a session goes
+        yield RedisStore(client, "k", prefix=redis_prefix, engine=engine)
         await client.aclose()
+        await db.dispose(engine)
         return
     if request.param == "sqlite":
         url = sqlite_url
@@ -41,7 +44,46 @@ async def store(
         truncate_postgres(url)
     engine = make_engine(url)
     yield DatabaseStore(engine, "k")
-    await engine.dispose()
+    await db.dispose(engine)
+
+
+async def audit_rows(store: PortalStore) -> list[str]:
+    engine = store.engine  # type: ignore[attr-defined]
+    query = text("SELECT username FROM audit_event")
+    return await db.run(engine, lambda conn: list(conn.execute(query).scalars()))
+
+
+@pytest.mark.anyio
+async def test_work_alongside_a_new_session_is_committed_with_it(store: PortalStore) -> None:
+    """The sign-in's audit row is stored with the session it opens."""
+    record = audit.pending("sign-in", "success", "201-wickedsprockets", "192.0.2.1")
+    assert "201-wickedsprockets" not in await audit_rows(store)
+    session_id = await store.create(b'{"a":1}', ttl=60, alongside=[record])
+    assert await store.read(session_id, 60) == b'{"a":1}'
+    assert "201-wickedsprockets" in await audit_rows(store)
+
+
+class Broken:
+    def store(self, conn: Any) -> None:
+        raise RuntimeError("the audit table is gone")
+
+    def stored(self) -> None:
+        raise AssertionError("never stored, never told")
+
+
+@pytest.mark.anyio
+async def test_a_session_is_not_stored_when_its_alongside_work_fails(sqlite_url: str) -> None:
+    engine = make_engine(sqlite_url)
+    store = DatabaseStore(engine, "k")
+    count = text("SELECT count(*) FROM web_session")
+    try:
+        before = await db.run(engine, lambda conn: conn.execute(count).scalar_one())
+        with pytest.raises(RuntimeError, match="audit table"):
+            await store.create(b'{"a":1}', ttl=60, alongside=[Broken()])
+        after = await db.run(engine, lambda conn: conn.execute(count).scalar_one())
+    finally:
+        await db.dispose(engine)
+    assert after == before
 
 
 @pytest.mark.anyio

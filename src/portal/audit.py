@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, Table, insert
-from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from portal import db as database
 from portal.models import AuditEvent, utcnow
 
 log = logging.getLogger("portal.audit")
@@ -43,28 +41,22 @@ async def record(db: AsyncSession, event: str, outcome: str, username: str, clie
     await db.commit()
 
 
-async def write(engine: AsyncEngine, event: str, outcome: str, username: str, client: str) -> None:
-    """Record an event in a transaction of its own, through `db.run` (the sign-in path)."""
-    await submit(engine, event, outcome, username, client)
+@dataclass(frozen=True)
+class Pending:
+    """An event to store in a transaction that is coming anyway, and to log once it is stored."""
+
+    row: dict[str, Any]
+
+    def store(self, conn: Connection) -> None:
+        conn.execute(_INSERT, self.row)
+
+    def stored(self) -> None:
+        _log(self.row["event"], self.row["outcome"], self.row["username"], self.row["client"])
 
 
-def submit(
-    engine: AsyncEngine, event: str, outcome: str, username: str, client: str
-) -> asyncio.Future[None]:
-    """`write`, started now and awaited later, while the request goes on (see `db.submit`)."""
-    row = _entry(event, outcome, username, client)
-
-    def insert(conn: Connection) -> None:
-        conn.execute(_INSERT, row)
-
-    def stored(done: asyncio.Future[None]) -> None:
-        # Runs in the context it was added in: the line carries the request's id.
-        if not done.cancelled() and done.exception() is None:
-            _log(event, outcome, username, client)
-
-    future = database.submit(engine, insert)
-    future.add_done_callback(stored)
-    return future
+def pending(event: str, outcome: str, username: str, client: str) -> Pending:
+    """The sign-in's record, stored with the session it opens (see `sessions.store_alongside`)."""
+    return Pending(_entry(event, outcome, username, client))
 
 
 def _log(event: str, outcome: str, username: str, client: str) -> None:

@@ -154,15 +154,6 @@ async def run(engine: AsyncEngine, work: Callable[[Connection], T], *, write: bo
         return await conn.run_sync(work)
 
 
-def submit(engine: AsyncEngine, work: Callable[[Connection], T]) -> asyncio.Future[T]:
-    """`run(..., write=True)` started now, awaited later. On SQLite it is queued at once on the
-    one writer, so it commits before any write queued after it."""
-    workers = _sqlite_workers(engine)
-    if workers is not None:
-        return workers.submit(work, True)
-    return asyncio.ensure_future(run(engine, work, write=True))
-
-
 async def dispose(engine: AsyncEngine) -> None:
     """Close the engine's connections, and its SQLite workers'."""
     workers = _WORKERS.pop(engine, None)

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
-from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -65,16 +63,10 @@ async def login(request: Request) -> Response:
         client_address(request, portal.settings.trusted_proxies),
         request.cookies.get(DEVICE_COOKIE),
     )
-    response = await _answer(request, outcome, username.strip()[:64], target)
-    if outcome.recorded is not None:
-        # The request ends once its audit row is stored: a failure is logged with it, and a
-        # graceful shutdown waits for it.
-        response.background = BackgroundTask(_stored, outcome.recorded)
-    return response
-
-
-async def _stored(recorded: asyncio.Future[None]) -> None:
-    await recorded
+    if outcome.record is not None:
+        # Committed with the session the answer carries, before the answer leaves.
+        sessions.store_alongside(request, outcome.record)
+    return await _answer(request, outcome, username.strip()[:64], target)
 
 
 async def _answer(request: Request, outcome: Outcome, shown: str, target: str) -> Response:

@@ -14,16 +14,17 @@ Built on starsessions' store interface, closing the traps of its 2.2.1 middlewar
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
 import re
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any
+from typing import Any, Protocol
 
 from redis.asyncio import Redis
 from sqlalchemy import Connection, Table, bindparam, delete, insert, select, update
@@ -41,6 +42,19 @@ Clock = Callable[[], float]
 SESSIONS: Table = WebSession.__table__  # type: ignore[attr-defined]
 _ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{43}")
 SEEN = "_seen"  # when the expiry was last slid; the entry lives until SEEN + idle
+
+
+class Alongside(Protocol):
+    """Database work committed with a request's session write, and told once it is stored."""
+
+    def store(self, conn: Connection) -> None: ...
+
+    def stored(self) -> None: ...
+
+
+def _store_all(conn: Connection, items: Sequence[Alongside]) -> None:
+    for item in items:
+        item.store(conn)
 
 
 class Slide(Enum):
@@ -71,10 +85,17 @@ class PortalStore(SessionStore):
         """A database or Redis leak yields no usable cookie values."""
         return hmac.new(self._key, session_id.encode(), hashlib.sha256).hexdigest()
 
-    async def create(self, data: bytes, ttl: float, replacing: str | None = None) -> str:
+    async def create(
+        self,
+        data: bytes,
+        ttl: float,
+        replacing: str | None = None,
+        alongside: Sequence[Alongside] = (),
+    ) -> str:
         """Store a new session under a fresh server-issued id and return that id.
 
-        `replacing` (an id being rotated away) is deleted in the same step.
+        `replacing` (an id being rotated away) is deleted in the same step; `alongside` work is
+        committed with it (in its transaction, when sessions live in the database).
         """
         raise NotImplementedError
 
@@ -115,12 +136,19 @@ class DatabaseStore(PortalStore):
         super().__init__(secret_key, clock)
         self.engine = engine
 
-    async def create(self, data: bytes, ttl: float, replacing: str | None = None) -> str:
+    async def create(
+        self,
+        data: bytes,
+        ttl: float,
+        replacing: str | None = None,
+        alongside: Sequence[Alongside] = (),
+    ) -> str:
         session_id = new_session_id()
         row = {"id": self.storage_key(session_id), "data": data, "expires_at": self.clock() + ttl}
         retired = {"key": self.storage_key(replacing)} if replacing is not None else None
 
         def work(conn: Connection) -> None:
+            _store_all(conn, alongside)
             if retired is not None:
                 conn.execute(_REMOVE, retired)
             conn.execute(_INSERT, row)
@@ -193,22 +221,47 @@ class RedisStore(PortalStore):
     """Sessions in Redis, through starsessions' RedisStore for reads and removals."""
 
     def __init__(
-        self, redis: Redis, secret_key: str, prefix: str = "portal:", clock: Clock = time.time
+        self,
+        redis: Redis,
+        secret_key: str,
+        prefix: str = "portal:",
+        clock: Clock = time.time,
+        engine: AsyncEngine | None = None,
     ) -> None:
         super().__init__(secret_key, clock)
         self.redis = redis
+        self.engine = engine  # where `alongside` work is committed
         self._inner = StarsessionsRedisStore(
             connection=redis, prefix=lambda sid: f"{prefix}session:{self.storage_key(sid)}"
         )
         self._slide = redis.register_script(_SLIDE)
 
-    async def create(self, data: bytes, ttl: float, replacing: str | None = None) -> str:
+    async def create(
+        self,
+        data: bytes,
+        ttl: float,
+        replacing: str | None = None,
+        alongside: Sequence[Alongside] = (),
+    ) -> str:
         session_id = new_session_id()
-        async with self.redis.pipeline(transaction=True) as pipe:
-            if replacing is not None:
-                pipe.delete(self._inner.prefix(replacing))
-            pipe.set(self._inner.prefix(session_id), data, px=_ms(ttl), nx=True)
-            await pipe.execute()
+
+        async def write() -> None:
+            async with self.redis.pipeline(transaction=True) as pipe:
+                if replacing is not None:
+                    pipe.delete(self._inner.prefix(replacing))
+                pipe.set(self._inner.prefix(session_id), data, px=_ms(ttl), nx=True)
+                await pipe.execute()
+
+        if alongside:
+            # Two stores share no transaction: both writes at once, and the answer (with the
+            # cookie) goes only when both landed.
+            assert self.engine is not None, "alongside work needs the store's engine"
+            engine = self.engine
+            await asyncio.gather(
+                db.run(engine, lambda conn: _store_all(conn, alongside), write=True), write()
+            )
+        else:
+            await write()
         self.writes += 1
         return session_id
 
@@ -253,6 +306,7 @@ class SessionState:
     cookie_sent: bool = False
     passive: bool = False
     data: dict[str, Any] = field(default_factory=dict)
+    alongside: list[Alongside] = field(default_factory=list)
 
 
 def _state(connection: HTTPConnection) -> SessionState:
@@ -290,6 +344,12 @@ async def end(request: Request) -> None:
 def mark_passive(request: Request) -> None:
     """This request is not user interaction: it must not slide the idle timer."""
     _state(request).passive = True
+
+
+def store_alongside(request: Request, item: Alongside) -> None:
+    """Commit `item` when this request's session is saved, before the answer leaves: in the same
+    transaction as a new session's row when sessions live in the database, on its own otherwise."""
+    _state(request).alongside.append(item)
 
 
 def remaining_seconds(request: Request, idle_seconds: int, clock: Clock = time.time) -> float:
@@ -338,7 +398,7 @@ class SessionMiddleware:
 
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start":
-                cookie = await self._save(state, store)
+                cookie = await self._save_with_alongside(state, store, connection)
                 for value in (cookie, csrf.set_cookie_header(connection)):
                     if value is not None:
                         MutableHeaders(scope=message).append("Set-Cookie", value)
@@ -365,7 +425,23 @@ class SessionMiddleware:
         state.id, state.loaded, state.data = raw, blob, data
         return state
 
-    async def _save(self, state: SessionState, store: PortalStore) -> str | None:
+    async def _save_with_alongside(
+        self, state: SessionState, store: PortalStore, connection: HTTPConnection
+    ) -> str | None:
+        """`_save`, and the request's alongside work: with a new session, or on its own."""
+        items, state.alongside = state.alongside, []
+        created = state.id is None and bool(state.data)
+        cookie = await self._save(state, store, items if created else ())
+        if items and not created:
+            engine = connection.scope["state"]["services"].engine
+            await db.run(engine, lambda conn: _store_all(conn, items), write=True)
+        for item in items:
+            item.stored()
+        return cookie
+
+    async def _save(
+        self, state: SessionState, store: PortalStore, alongside: Sequence[Alongside] = ()
+    ) -> str | None:
         """Persist what changed; return the Set-Cookie value to send, if any."""
         data = state.data
         if not data:
@@ -374,7 +450,9 @@ class SessionMiddleware:
         now = self.clock()
         if state.id is None:
             data[SEEN] = now
-            session_id = await store.create(_dump(data), self.idle, replacing=state.replacing)
+            session_id = await store.create(
+                _dump(data), self.idle, replacing=state.replacing, alongside=alongside
+            )
             return self._cookie(session_id, self.idle)
         slide = not state.passive and now - float(data.get(SEEN, 0)) >= self.refresh
         blob = _dump(data)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 from dataclasses import dataclass
 from typing import Literal
@@ -17,8 +16,8 @@ class Outcome:
     who: accounts.Credentials | None = None
     locked_message: str = ""
     device_cookie: str | None = None
-    # The audit row, being stored meanwhile: the caller awaits it once its answer is under way.
-    recorded: asyncio.Future[None] | None = None
+    # The audit row: stored with the session the answer carries (sessions.store_alongside).
+    record: audit.Pending | None = None
 
 
 def canonical_username(raw: str) -> str:
@@ -47,24 +46,18 @@ async def sign_in(
     if not decision.allowed and await _apply_unlock(portal, raw_username, counter):
         decision = await throttle.attempt(counter, address)
     if not decision.allowed:
-        await audit.write(portal.engine, "sign-in", "locked", key, address)
-        return Outcome("locked", locked_message=decision.message)
+        record = audit.pending("sign-in", "locked", key, address)
+        return Outcome("locked", locked_message=decision.message, record=record)
 
     who = await accounts.authenticate(portal.engine, portal.passwords, raw_username, password)
     outcome = "success" if who else "failure"
-    # The audit row is stored while the answer is made: nothing in it depends on the row, and
-    # on SQLite's one writer it is committed before the session the answer carries.
-    recorded = audit.submit(portal.engine, "sign-in", outcome, key, address)
+    record = audit.pending("sign-in", outcome, key, address)
     keys = (key, device) if device else (key,)
-    try:
-        await (throttle.clear(*keys) if who else throttle.failed(address))
-    except BaseException:
-        await asyncio.gather(recorded, return_exceptions=True)  # stored all the same
-        raise
+    await (throttle.clear(*keys) if who else throttle.failed(address))
     if who is None:
-        return Outcome("failure", recorded=recorded)
+        return Outcome("failure", record=record)
     device_cookie = throttle.new_device_cookie(key)
-    return Outcome("success", who, device_cookie=device_cookie, recorded=recorded)
+    return Outcome("success", who, device_cookie=device_cookie, record=record)
 
 
 async def _apply_unlock(portal: Services, raw_username: str, counter: str) -> bool:
