@@ -13,7 +13,7 @@ from portal.accounts import parse_username
 from portal.auth import guard, sessions
 from portal.auth.policy import strength
 from portal.auth.ratelimit import DEVICE_COOKIE, DEVICE_COOKIE_SECONDS
-from portal.auth.signin import Outcome, sign_in
+from portal.auth.signin import sign_in
 from portal.clients import client_address
 from portal.services import services
 from portal.templating import render
@@ -66,11 +66,7 @@ async def login(request: Request) -> Response:
     if outcome.record is not None:
         # Committed with the session the answer carries, before the answer leaves.
         sessions.store_alongside(request, outcome.record)
-    return await _answer(request, outcome, username.strip()[:64], target)
-
-
-async def _answer(request: Request, outcome: Outcome, shown: str, target: str) -> Response:
-    """The page again with a message, or the way in."""
+    shown = username.strip()[:64]
     if outcome.status == "locked":
         return _login_page(
             request, status_code=429, error=outcome.locked_message, username=shown, next=target
@@ -88,7 +84,7 @@ async def _answer(request: Request, outcome: Outcome, shown: str, target: str) -
             path="/login",
             httponly=True,
             samesite="strict",
-            secure=services(request).settings.https,
+            secure=portal.settings.https,
         )
     return response
 
