@@ -7,11 +7,13 @@ a missing service fails the run; elsewhere those tests skip, saying why.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import shutil
+import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
@@ -267,3 +269,36 @@ def auth(client: TestClient) -> Auth:
 @pytest.fixture
 def account(make_account: Callable[..., Account]) -> Account:
     return make_account()
+
+
+@dataclass
+class Ticks:
+    """5 ms ticks of the event loop counted while a block runs, and how long it ran."""
+
+    count: int = 0
+    elapsed: float = 0.0
+
+    @property
+    def kept_pace(self) -> bool:
+        """At least half the ticks there was time for: a loop blocked by the work falls short."""
+        return self.count >= self.elapsed / 0.005 * 0.5
+
+
+@contextlib.asynccontextmanager
+async def loop_ticks() -> AsyncIterator[Ticks]:
+    ticks = Ticks()
+
+    async def ticker() -> None:
+        while True:
+            await asyncio.sleep(0.005)
+            ticks.count += 1
+
+    task = asyncio.create_task(ticker())
+    started = time.perf_counter()
+    try:
+        yield ticks
+    finally:
+        ticks.elapsed = time.perf_counter() - started
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from typing import Any
 
 import anyio
@@ -15,7 +14,7 @@ from portal import accounts
 from portal.auth.passwords import Passwords, Verdict, generate_password
 from portal.auth.policy import policy_error
 from portal.models import Extension
-from tests.conftest import Account, Auth, run
+from tests.conftest import Account, Auth, loop_ticks, run
 
 
 @pytest.fixture
@@ -49,28 +48,15 @@ async def test_hashing_runs_in_worker_threads_and_the_loop_keeps_ticking(
         return real(stored, password)
 
     passwords._verify_sync = spy  # type: ignore[method-assign]
-    ticks = 0
-
-    async def ticker() -> None:
-        nonlocal ticks
-        while True:
-            await anyio.sleep(0.005)
-            ticks += 1
-
     try:
-        async with anyio.create_task_group() as group:
-            group.start_soon(ticker)
-            started = time.perf_counter()
-            async with anyio.create_task_group() as verifies:
-                for _ in range(6):
-                    verifies.start_soon(passwords.verify, None, "x")
-            elapsed = time.perf_counter() - started
-            group.cancel_scope.cancel()
+        async with loop_ticks() as ticks, anyio.create_task_group() as verifies:
+            for _ in range(6):
+                verifies.start_soon(passwords.verify, None, "x")
     finally:
         del passwords._verify_sync
     assert loop_thread not in seen
     # The loop ran its 5 ms ticker throughout (inline hashing would have frozen it).
-    assert ticks >= elapsed / 0.005 * 0.5
+    assert ticks.kept_pace
 
 
 @pytest.mark.anyio

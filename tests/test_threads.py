@@ -9,6 +9,7 @@ import time
 import pytest
 
 from portal.threads import Workers
+from tests.conftest import loop_ticks
 
 
 @pytest.fixture
@@ -71,18 +72,9 @@ async def test_never_more_than_size_at_once_and_one_thread_keeps_order() -> None
 
 @pytest.mark.anyio
 async def test_the_loop_keeps_running_while_a_call_blocks(workers: Workers) -> None:
-    ticks = 0
-
-    async def ticker() -> None:
-        nonlocal ticks
-        while True:
-            await asyncio.sleep(0.005)
-            ticks += 1
-
-    ticking = asyncio.create_task(ticker())
-    await workers.call(lambda: time.sleep(0.2))
-    ticking.cancel()
-    assert ticks >= 10
+    async with loop_ticks() as ticks:
+        await workers.call(lambda: time.sleep(0.2))
+    assert ticks.kept_pace
 
 
 @pytest.mark.anyio
