@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import threading
 import time
 
@@ -31,6 +32,18 @@ async def test_calls_run_in_the_named_threads_and_bring_back_results(workers: Wo
     )
     assert set(names) <= {"test-workers-0", "test-workers-1"}
     assert threading.current_thread().name not in names
+
+
+REQUEST = contextvars.ContextVar("request", default="-")
+
+
+@pytest.mark.anyio
+async def test_a_call_sees_the_callers_context(workers: Workers) -> None:
+    """A log line written in a worker thread carries the id of the request it works for."""
+    REQUEST.set("r-42")
+    assert await workers.call(REQUEST.get) == "r-42"
+    REQUEST.set("r-43")
+    assert await workers.call(REQUEST.get) == "r-43"
 
 
 @pytest.mark.anyio
