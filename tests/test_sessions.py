@@ -32,10 +32,8 @@ async def store(
     if request.param == "redis":
         request.getfixturevalue("redis_available")
         client = Redis.from_url(REDIS_URL)
-        engine = make_engine(sqlite_url)  # where work committed alongside a session goes
-        yield RedisStore(client, "k", prefix=redis_prefix, engine=engine)
+        yield RedisStore(client, "k", prefix=redis_prefix)
         await client.aclose()
-        await db.dispose(engine)
         return
     if request.param == "sqlite":
         url = sqlite_url
@@ -47,16 +45,23 @@ async def store(
     await db.dispose(engine)
 
 
-async def audit_rows(store: PortalStore) -> list[str]:
-    engine = store.engine  # type: ignore[attr-defined]
+async def audit_rows(store: DatabaseStore) -> list[str]:
     query = text("SELECT username FROM audit_event")
-    return await db.run(engine, lambda conn: list(conn.execute(query).scalars()))
+    return await db.run(store.engine, lambda conn: list(conn.execute(query).scalars()))
 
 
 @pytest.mark.anyio
 async def test_work_alongside_a_new_session_is_committed_with_it(store: PortalStore) -> None:
-    """The sign-in's audit row is stored with the session it opens."""
+    """The sign-in's audit row is stored in the transaction of the session it opens. Redis
+    shares no transaction with the database: it refuses the work (the middleware commits it
+    beside the Redis write instead)."""
     record = audit.pending("sign-in", "success", "201-wickedsprockets", "192.0.2.1")
+    if not isinstance(store, DatabaseStore):
+        assert not store.in_database
+        with pytest.raises(ValueError, match="no transaction"):
+            await store.create(b'{"a":1}', ttl=60, alongside=[record])
+        return
+    assert store.in_database
     assert "201-wickedsprockets" not in await audit_rows(store)
     session_id = await store.create(b'{"a":1}', ttl=60, alongside=[record])
     assert await store.read(session_id, 60) == b'{"a":1}'

@@ -52,9 +52,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
         sessionmaker = make_sessionmaker(engine)
         store: PortalStore
         if redis is not None:
-            store = RedisStore(
-                redis, settings.secret_key, settings.redis_prefix, clock=clock, engine=engine
-            )
+            store = RedisStore(redis, settings.secret_key, settings.redis_prefix, clock=clock)
         else:
             store = DatabaseStore(engine, settings.secret_key, clock=clock)
         portal = Services(

@@ -76,6 +76,8 @@ class PortalStore(SessionStore):
     `write` updates a live entry and returns "" when it is gone; `create` is the only way in.
     """
 
+    in_database = False  # whether `create` can commit `alongside` work in its own transaction
+
     def __init__(self, secret_key: str, clock: Clock = time.time) -> None:
         self._key = hashlib.sha256(b"portal-session:" + secret_key.encode()).digest()
         self.clock = clock
@@ -95,7 +97,7 @@ class PortalStore(SessionStore):
         """Store a new session under a fresh server-issued id and return that id.
 
         `replacing` (an id being rotated away) is deleted in the same step; `alongside` work is
-        committed with it (in its transaction, when sessions live in the database).
+        committed in the same transaction, which only a store `in_database` can do.
         """
         raise NotImplementedError
 
@@ -131,6 +133,8 @@ _SLIDE_UPDATE = _WRITE.where(SESSIONS.c.expires_at <= bindparam("stale"))
 
 class DatabaseStore(PortalStore):
     """Sessions in the `web_session` table (the embedded default)."""
+
+    in_database = True
 
     def __init__(self, engine: AsyncEngine, secret_key: str, clock: Clock = time.time) -> None:
         super().__init__(secret_key, clock)
@@ -226,11 +230,9 @@ class RedisStore(PortalStore):
         secret_key: str,
         prefix: str = "portal:",
         clock: Clock = time.time,
-        engine: AsyncEngine | None = None,
     ) -> None:
         super().__init__(secret_key, clock)
         self.redis = redis
-        self.engine = engine  # where `alongside` work is committed
         self._inner = StarsessionsRedisStore(
             connection=redis, prefix=lambda sid: f"{prefix}session:{self.storage_key(sid)}"
         )
@@ -243,25 +245,14 @@ class RedisStore(PortalStore):
         replacing: str | None = None,
         alongside: Sequence[Alongside] = (),
     ) -> str:
-        session_id = new_session_id()
-
-        async def write() -> None:
-            async with self.redis.pipeline(transaction=True) as pipe:
-                if replacing is not None:
-                    pipe.delete(self._inner.prefix(replacing))
-                pipe.set(self._inner.prefix(session_id), data, px=_ms(ttl), nx=True)
-                await pipe.execute()
-
         if alongside:
-            # Two stores share no transaction: both writes at once, and the answer (with the
-            # cookie) goes only when both landed.
-            assert self.engine is not None, "alongside work needs the store's engine"
-            engine = self.engine
-            await asyncio.gather(
-                db.run(engine, lambda conn: _store_all(conn, alongside), write=True), write()
-            )
-        else:
-            await write()
+            raise ValueError("Redis shares no transaction with the database: commit it apart")
+        session_id = new_session_id()
+        async with self.redis.pipeline(transaction=True) as pipe:
+            if replacing is not None:
+                pipe.delete(self._inner.prefix(replacing))
+            pipe.set(self._inner.prefix(session_id), data, px=_ms(ttl), nx=True)
+            await pipe.execute()
         self.writes += 1
         return session_id
 
@@ -428,13 +419,20 @@ class SessionMiddleware:
     async def _save_with_alongside(
         self, state: SessionState, store: PortalStore, connection: HTTPConnection
     ) -> str | None:
-        """`_save`, and the request's alongside work: with a new session, or on its own."""
+        """`_save`, and the request's alongside work: in a new session's transaction when the
+        store can, else beside the save; the answer goes only once both landed."""
         items, state.alongside = state.alongside, []
         created = state.id is None and bool(state.data)
-        cookie = await self._save(state, store, items if created else ())
-        if items and not created:
+        together = items if created and store.in_database else []
+        apart = [] if together else items
+        if apart:
             engine = connection.scope["state"]["services"].engine
-            await db.run(engine, lambda conn: _store_all(conn, items), write=True)
+            cookie, _ = await asyncio.gather(
+                self._save(state, store, together),
+                db.run(engine, lambda conn: _store_all(conn, apart), write=True),
+            )
+        else:
+            cookie = await self._save(state, store, together)
         for item in items:
             item.stored()
         return cookie
