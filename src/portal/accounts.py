@@ -274,25 +274,28 @@ async def authenticate(
     No connection is held through the hash (a sign-in burst would queue there).
     """
     username = parse_username(raw_username)
-    params = {"code": username.tenant_code, "number": username.number} if username else {}
-
-    def fetch(conn: Connection) -> Row[Any] | None:
-        return conn.execute(_SIGN_IN, params).first() if username is not None else None
-
     row: Row[Any] | None = None
-    local = db.local_reader(engine)
-    if local is not None:
-        # Embedded SQLite: read the row in the hashing thread, just before the hash, so the
-        # sign-in waits on one thread hand-off instead of two.
-        def load() -> str | None:
-            nonlocal row
-            row = local(fetch)
-            return _usable_hash(row)
-
-        verdict = await passwords.verify_loaded(load, password)
+    if username is None:  # nothing to look up; the verify still costs what a real one does
+        verdict = await passwords.verify(None, password)
     else:
-        row = await db.run(engine, fetch)
-        verdict = await passwords.verify(_usable_hash(row), password)
+        params = {"code": username.tenant_code, "number": username.number}
+
+        def read(conn: Connection) -> Row[Any] | None:
+            return conn.execute(_SIGN_IN, params).first()
+
+        local = db.local_reader(engine)
+        if local is not None:
+            # Embedded SQLite: read the row in the hashing thread, just before the hash, so
+            # the sign-in waits on one thread hand-off instead of two.
+            def load() -> str | None:
+                nonlocal row
+                row = local(read)
+                return _usable_hash(row)
+
+            verdict = await passwords.verify_loaded(load, password)
+        else:
+            row = await db.run(engine, read)
+            verdict = await passwords.verify(_usable_hash(row), password)
     if not verdict.ok or row is None:
         return None
     if verdict.new_hash:
