@@ -65,20 +65,34 @@ def _cookie(request: HTTPConnection) -> str | None:
     return sent if sent is not None and _NONCE.fullmatch(sent) else None
 
 
+def _expected(request: HTTPConnection) -> str | None:
+    """The token this visitor's forms carry: its session's, or its cookie's; None if neither."""
+    if "session" not in request.scope:
+        return None
+    if _has_session(request):
+        value = request.session.get(SESSION_KEY)
+        return value if isinstance(value, str) else None
+    cookie = _cookie(request)
+    if cookie is None:
+        return None
+    secret_key, _ = _settings_of(request)
+    return cookie_token(secret_key, cookie)
+
+
 def token(request: Request) -> str:
     """The token for this visitor's forms, made on first use."""
     if "session" not in request.scope:
         return ""
+    existing = _expected(request)
+    if existing is not None:
+        return existing
     if _has_session(request):
-        value = request.session.get(SESSION_KEY)
-        if not isinstance(value, str):
-            value = request.session[SESSION_KEY] = secrets.token_urlsafe(32)
-        return value
-    cookie = _cookie(request)
-    if cookie is None:
-        cookie = request.scope[_PENDING] = secrets.token_urlsafe(32)
-    secret_key, _ = _settings_of(request)
-    return cookie_token(secret_key, cookie)
+        request.session[SESSION_KEY] = secrets.token_urlsafe(32)
+    else:
+        request.scope[_PENDING] = secrets.token_urlsafe(32)
+    made = _expected(request)
+    assert made is not None
+    return made
 
 
 def set_cookie_header(request: HTTPConnection) -> str | None:
@@ -95,19 +109,6 @@ def rotate(request: Request) -> str:
     """A fresh token, at sign-in, so a token seen before it is worthless after."""
     request.session.pop(SESSION_KEY, None)
     return token(request)
-
-
-def _expected(request: Request) -> str | None:
-    if "session" not in request.scope:
-        return None
-    if _has_session(request):
-        value = request.session.get(SESSION_KEY)
-        return value if isinstance(value, str) else None
-    cookie = _cookie(request)
-    if cookie is None:
-        return None
-    secret_key, _ = _settings_of(request)
-    return cookie_token(secret_key, cookie)
 
 
 async def checked_form(request: Request) -> FormData:
