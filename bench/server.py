@@ -24,7 +24,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from tests.servers import free_port
 
-from portal import csrf, logs
+from portal import csrf, logs, tabs
 from portal.accounts import Account
 from portal.services import Services
 from portal.settings import Settings
@@ -104,12 +104,7 @@ def bare_app(settings: Settings) -> Starlette:
     """
     templates = make_templates()
     account = Account(1, "201", "Floor", None, "floor", "Floor", "stamp")
-    context = {
-        "active": "settings",
-        "errors": {},
-        "changed": None,
-        "min_length": settings.password_min_length,
-    }
+    context = tabs.settings_context(settings)
 
     async def bare(request: Request) -> PlainTextResponse:
         return PlainTextResponse("ok")

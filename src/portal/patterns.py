@@ -174,12 +174,7 @@ phone = _states(
 settings = _states(
     "Settings tab",
     "settings.html",
-    {
-        "active": "settings",
-        "errors": {},
-        "changed": None,
-        "min_length": DEFAULTS.password_min_length,
-    },
+    tabs.settings_context(DEFAULTS),
     signed_in=True,
     fragment_frame="main",
 )

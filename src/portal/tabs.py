@@ -11,6 +11,7 @@ from portal.auth import guard, sessions
 from portal.auth.changes import change_password
 from portal.clients import client_address
 from portal.services import services
+from portal.settings import Settings
 from portal.templating import render
 
 TAB_FRAGMENT = ["title", "tabs", "tab"]
@@ -29,19 +30,20 @@ async def phone(request: Request) -> Response:
 CHANGED_MESSAGE = "Your password was changed. Your other sessions were signed out."
 
 
-def _settings_context(request: Request, **extra: object) -> dict[str, object]:
+def settings_context(settings: Settings, **extra: object) -> dict[str, object]:
+    """What the Settings tab renders with (the pattern gallery and the benchmark use it too)."""
     return {
         "active": "settings",
         "errors": {},
         "changed": None,
-        "min_length": services(request).settings.password_min_length,
+        "min_length": settings.password_min_length,
         **extra,
     }
 
 
 @guard.login_required
 async def settings(request: Request) -> Response:
-    context = _settings_context(request, changed=sessions.take_flash(request))
+    context = settings_context(services(request).settings, changed=sessions.take_flash(request))
     return render(request, "settings.html", context, fragment=TAB_FRAGMENT)
 
 
@@ -59,14 +61,14 @@ async def settings_password(request: Request) -> Response:
         client_address(request, portal.settings.trusted_proxies),
     )
     if not result.ok:
-        context = _settings_context(request, errors=result.errors)
+        context = settings_context(services(request).settings, errors=result.errors)
         return render(request, "settings.html", context, fragment=["change_password"])
     await sessions.rotate(request)
     request.session[guard.STAMP_KEY] = result.stamp
     if not htmx.is_htmx(request):
         sessions.flash(request, CHANGED_MESSAGE)
         return htmx.redirect(request, "/settings")
-    context = _settings_context(request, changed=CHANGED_MESSAGE)
+    context = settings_context(services(request).settings, changed=CHANGED_MESSAGE)
     return render(request, "settings.html", context, fragment=["change_password"])
 
 
