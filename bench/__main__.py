@@ -86,7 +86,7 @@ def _chunks(items: list[bytes], size: int = 5000) -> Iterator[list[bytes]]:
         yield items[i : i + size]
 
 
-def run_cases(seconds: float, production: bool) -> tuple[str, list[Row]]:
+def run_cases(seconds: float, production: bool) -> tuple[str, str, list[Row]]:
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         with storage(production, tmp) as where:
@@ -103,6 +103,7 @@ def run_cases(seconds: float, production: bool) -> tuple[str, list[Row]]:
             portal_app, floor_app = create_app(settings, clock=clock), bare_app(settings)
             with serve(portal_app) as portal, serve(floor_app) as bare:
                 wait_healthy(portal.base)
+                stack = portal.stack
                 users = portal.call(cases.add_accounts(portal.services, ACCOUNTS))
                 transfer = measure(portal.base, users[0], PASSWORD)
                 cookies = [cases.sign_in(portal.base, user) for user in users[:SESSIONS]]
@@ -126,7 +127,7 @@ def run_cases(seconds: float, production: bool) -> tuple[str, list[Row]]:
                         transfer.tab_switch <= TAB_SWITCH_BUDGET,
                     ),
                 ]
-    return where.name, rows
+    return where.name, stack, rows
 
 
 def print_table(title: str, rows: list[Row]) -> None:
@@ -148,10 +149,12 @@ def print_table(title: str, rows: list[Row]) -> None:
             print(f"  {label} {line}")
 
 
-def header(mode: str, generator: str = "Debian wrk") -> str:
+def header(mode: str, generator: str = "Debian wrk", server: str | None = None) -> str:
+    served = f"\nserver: {server}, one process" if server else ""
     return (
         f"portal benchmarks, {datetime.now(UTC):%Y-%m-%d %H:%M UTC}, {mode}\n"
         f"machine: {machine()}; python {sys.version.split()[0]}; load: {generator}, loopback"
+        + served
     )
 
 
@@ -206,8 +209,8 @@ def main(argv: list[str] | None = None) -> int:
     except load.LoadError as exc:
         print(exc, file=sys.stderr)
         return 2
-    mode, rows = run_cases(seconds, args.production)
-    print_table(header(f"{mode}, {seconds:g} s per case"), rows)
+    mode, stack, rows = run_cases(seconds, args.production)
+    print_table(header(f"{mode}, {seconds:g} s per case", server=stack), rows)
     return 0 if all(r.ok for r in rows) else 1
 
 

@@ -57,6 +57,16 @@ class Served:
     loop: asyncio.AbstractEventLoop | None = None
 
     @property
+    def stack(self) -> str:
+        """What uvicorn's "auto" settings picked on this machine, as `portal serve` gets them."""
+        protocol = self.server.config.http_protocol_class
+        parser = {"HttpToolsProtocol": "httptools", "H11Protocol": "h11"}.get(
+            getattr(protocol, "__name__", ""), str(protocol)
+        )
+        loop = type(self.loop).__module__.split(".")[0] if self.loop else "?"
+        return f"uvicorn {uvicorn.__version__}, {parser} parser, {loop} loop"
+
+    @property
     def services(self) -> Services:
         services: Services = self.app.state.services
         return services
@@ -79,7 +89,9 @@ def serve(app: Starlette) -> Iterator[Served]:
             served.loop = asyncio.get_running_loop()
             await server.serve()
 
-        asyncio.run(main())
+        # The event loop `portal serve` gets from uvicorn (uvloop when installed).
+        with asyncio.Runner(loop_factory=server.config.get_loop_factory()) as runner:
+            runner.run(main())
 
     served.thread = threading.Thread(target=run, name=f"uvicorn-{port}", daemon=True)
     served.thread.start()
