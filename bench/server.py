@@ -14,7 +14,7 @@ from collections.abc import Coroutine, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import httpx2
 import uvicorn
@@ -132,8 +132,7 @@ def bare_app(settings: Settings) -> Starlette:
     return app
 
 
-@dataclass
-class AccessRecord:
+class AccessRecord(NamedTuple):
     method: str
     path: str
     status: int
@@ -145,17 +144,20 @@ class AccessCapture(logging.Handler):
 
     def __init__(self) -> None:
         super().__init__()
-        self.records: list[AccessRecord] = []
+        # Plain tuples: the collector stops tracking those (not a NamedTuple's), so that the
+        # hundreds of thousands a run keeps in the server's process do not lengthen its full
+        # collections. As objects they did, by up to 120 ms: case 5's tab p99.
+        self.records: list[tuple[str, str, int, float]] = []
 
     def emit(self, record: logging.LogRecord) -> None:
         args = record.args
         if isinstance(args, tuple) and len(args) == 5:
             _, method, path, status, ms = args
-            entry = AccessRecord(str(method), str(path), int(str(status)), float(str(ms)))
-            self.records.append(entry)
+            self.records.append((str(method), str(path), int(str(status)), float(str(ms))))
 
     def since(self, start: int, method: str, path: str) -> list[AccessRecord]:
-        return [r for r in self.records[start:] if r.method == method and r.path == path]
+        found = (r for r in self.records[start:] if r[0] == method and r[1] == path)
+        return [AccessRecord(*r) for r in found]
 
 
 def production_logging(log_path: Path) -> AccessCapture:
