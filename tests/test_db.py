@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Connection, create_engine, text
+from sqlalchemy import Connection, create_engine, event, text
 from sqlmodel import SQLModel
 
 import portal.models  # noqa: F401 - registers the tables
@@ -111,3 +111,24 @@ async def test_sqlite_writes_queue_on_one_writer_and_reads_run_beside_it(sqlite_
     assert peak == 1
     assert writers == {"sqlite-write-0"}
     assert reader.startswith("sqlite-read-")
+
+
+@pytest.mark.anyio
+async def test_postgresql_units_share_a_fixed_pool_of_connections(postgres_schema: str) -> None:
+    """More units at once than the pool holds wait their turn on its connections: PostgreSQL
+    sees at most POOL_SIZE connections from a process, and none is opened twice (SQLAlchemy's
+    default overflow opened one per extra unit and closed it right after)."""
+    engine = make_engine(postgres_schema)
+    opened: list[int] = []
+    event.listen(engine.sync_engine, "connect", lambda *_: opened.append(1))
+
+    def slow_read(conn: Connection) -> int:
+        return int(conn.execute(text("SELECT 1 FROM pg_sleep(0.02)")).scalar_one())
+
+    try:
+        for _ in range(3):
+            done = await asyncio.gather(*(db.run(engine, slow_read) for _ in range(40)))
+            assert done == [1] * 40
+    finally:
+        await db.dispose(engine)
+    assert len(opened) == db.POOL_SIZE

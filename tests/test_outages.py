@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import shutil
 import socket
@@ -16,6 +17,7 @@ import pytest
 import redis
 from starlette.testclient import TestClient
 
+from portal import db
 from portal.app import create_app
 from portal.settings import Settings
 from tests.conftest import IN_CI, PASSWORD, Auth, csrf_from, make_account_in, truncate_postgres
@@ -217,3 +219,40 @@ def test_a_postgresql_restart_fails_clearly_then_heals_by_itself(
             assert client.get("/phone").status_code == 200  # the session survived in the database
     finally:
         proxy.cut()
+
+
+def test_no_database_connection_free_in_time_is_the_busy_page_then_heals(
+    postgres_schema: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every pooled connection busy past the wait: the clear 503 page, not a 500; and the next
+    request, once one is free, goes through."""
+    monkeypatch.setattr(db, "POOL_SIZE", 1)
+    monkeypatch.setattr(db, "POOL_WAIT", 0.3)
+    truncate_postgres(postgres_schema)
+    settings = Settings(secret_key="k", database_url=postgres_schema)
+    with TestClient(
+        create_app(settings), follow_redirects=False, raise_server_exceptions=False
+    ) as client:
+        make_account_in(client)
+        held, release = threading.Event(), threading.Event()
+
+        async def hold_the_only_connection() -> None:
+            engine = client.app.state.services.engine  # type: ignore[attr-defined]
+            async with engine.connect():
+                held.set()
+                await asyncio.to_thread(release.wait, 10)
+
+        holding = client.portal.start_task_soon(hold_the_only_connection)
+        try:
+            assert held.wait(5)
+            page = client.get("/login")  # stores nothing, reads nothing: served all the same
+            form = {"username": "201-wickedsprockets", "password": PASSWORD}
+            busy = client.post("/login", data={**form, "csrf_token": csrf_from(page.text)})
+        finally:
+            release.set()
+            holding.result(5)
+        assert busy.status_code == 503
+        assert "Temporarily unavailable" in busy.text
+        assert "Traceback" not in busy.text
+        signed = client.post("/login", data={**form, "csrf_token": csrf_from(page.text)})
+        assert signed.headers["location"] == "/phone"

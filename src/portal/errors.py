@@ -7,6 +7,7 @@ import logging
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -31,9 +32,17 @@ MESSAGES = {
         "unavailable for a moment. Please try again in a minute.",
     ),
 }
-# A database or Redis that does not answer: a passing outage, not a bug. Nothing goes ahead
-# without them (sign-in fails closed), and the pools reconnect by themselves when they return.
-OUTAGES = (RedisConnectionError, RedisTimeoutError, OperationalError, InterfaceError, OSError)
+# A database or Redis that does not answer, or no database connection free in time: a passing
+# outage, not a bug. Nothing goes ahead without them (sign-in fails closed), and the pools
+# reconnect by themselves when they return.
+OUTAGES = (
+    RedisConnectionError,
+    RedisTimeoutError,
+    OperationalError,
+    InterfaceError,
+    PoolTimeoutError,
+    OSError,
+)
 
 
 def error_page(request: Request, status_code: int) -> Response:
