@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import secrets
 import statistics
 import tempfile
@@ -16,6 +15,7 @@ from sqlalchemy import delete, func, insert, select
 
 from bench import load
 from bench.server import AccessCapture, Served
+from bench.transfer import form_token
 from portal import accounts, csrf
 from portal.auth.sessions import (
     SESSIONS,
@@ -100,11 +100,9 @@ def login_forms(settings: Settings, count: int) -> list[tuple[str, str]]:
 def sign_in(base: str, user: str) -> str:
     """A real sign-in over HTTP; returns the signed-in session cookie."""
     with httpx2.Client(base_url=base) as browser:
-        page = browser.get("/login")
-        token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
-        assert token, "no CSRF token on the login page"
+        token = form_token(browser.get("/login"))
         done = browser.post(
-            "/login", data={"username": user, "password": PASSWORD, "csrf_token": token.group(1)}
+            "/login", data={"username": user, "password": PASSWORD, "csrf_token": token}
         )
         assert done.status_code == 303, f"sign-in as {user} failed: {done.status_code}"
         return str(browser.cookies[COOKIE])

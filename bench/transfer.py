@@ -24,6 +24,13 @@ def wire_bytes(response: httpx2.Response) -> int:
     return headers + int(response.headers.get("content-length", len(response.content)))
 
 
+def form_token(page: httpx2.Response) -> str:
+    """The CSRF token of the form on `page` (the login page, as a browser gets it)."""
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert token, f"no CSRF token on {page.url.path}"
+    return token.group(1)
+
+
 def measure(base: str, username: str, password: str) -> Transfer:
     """Load the login page as a new browser would, sign in, then switch one tab."""
     with httpx2.Client(base_url=base, headers={"Accept-Encoding": "gzip"}) as browser:
@@ -31,11 +38,9 @@ def measure(base: str, username: str, password: str) -> Transfer:
         parts = {"/login": wire_bytes(login)}
         for url in re.findall(r'(?:href|src)="(/static/[^"]+)"', login.text):
             parts[url] = wire_bytes(browser.get(url))
-        token = re.search(r'name="csrf_token" value="([^"]+)"', login.text)
-        assert token, "no CSRF token on the login page"
         signed_in = browser.post(
             "/login",
-            data={"username": username, "password": password, "csrf_token": token.group(1)},
+            data={"username": username, "password": password, "csrf_token": form_token(login)},
             follow_redirects=True,
         )
         assert signed_in.url.path == "/phone", "the benchmark could not sign in"
