@@ -62,3 +62,29 @@ def test_no_password_reaches_a_log_line(auth: Auth, account: Account, collected:
     text = json.dumps(collected.lines)
     assert "hunter2" not in text
     assert PASSWORD not in text
+
+
+def test_an_unexpected_error_is_logged_once_with_the_id_its_page_carries(
+    auth: Auth, account: Account, collected: Collect, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One traceback per failure, under the request id the user's 500 page was sent with.
+
+    The error is answered inside the app: the server never sees it (uvicorn would log a
+    second traceback, without the id; this test client would raise it here).
+    """
+    auth.login()
+
+    async def broken(*args: object) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr("portal.auth.guard.load_account", broken)
+    response = auth.client.get("/phone")
+    assert response.status_code == 500
+    assert "Something went wrong" in response.text
+    rid = response.headers["X-Request-ID"]
+    tracebacks = [line for line in collected.lines if "exception" in line]
+    assert len(tracebacks) == 1
+    assert tracebacks[0]["request_id"] == rid
+    assert "RuntimeError: a bug" in str(tracebacks[0]["exception"])
+    access = [line for line in collected.lines if line["logger"] == "portal.access"]
+    assert any('"GET /phone" 500' in str(line["message"]) for line in access)

@@ -99,7 +99,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
     middleware = [
         Middleware(AccessLogMiddleware),
         Middleware(SecurityHeadersMiddleware, https=settings.https),
-        Middleware(errors.OutageMiddleware),
+        Middleware(errors.ErrorPageMiddleware),
         Middleware(BodySizeLimitMiddleware),
         Middleware(
             SessionMiddleware,

@@ -77,18 +77,20 @@ async def server_error(request: Request, exc: Exception) -> Response:
         response = error_page(request, 500)
     except Exception:  # noqa: BLE001 - the error page itself failed: say it plainly
         response = Response("Something went wrong.", 500, media_type="text/plain")
-    # ServerErrorMiddleware sits outside the header middleware, so set them here too.
+    # As Starlette's last resort it runs outside the header middleware: set them here too.
     for name, value in security_headers(https=request.url.scheme == "https").items():
         response.headers.setdefault(name, value)
     response.headers["Cache-Control"] = "no-store"
     return response
 
 
-class OutageMiddleware:
-    """Answers 503 with the portal's page when the database or Redis does not answer.
+class ErrorPageMiddleware:
+    """Answers a failure with the portal's page, inside the access log and the headers.
 
-    Handled here rather than as a server error: an outage is expected now and then, and
-    should neither log a traceback per request nor look like a bug to the user.
+    The database or Redis not answering is an outage, expected now and then: 503, logged as a
+    warning without a traceback, never looking like a bug to the user. Anything else is a bug:
+    500, its traceback logged once, under the request id its page carries. The error goes no
+    further: the server would log it again, without the id.
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -110,16 +112,20 @@ class OutageMiddleware:
         except OUTAGES as exc:
             if started:
                 raise
-            request = Request(scope)
             log.warning(
                 "storage unavailable on %s %s: %s",
                 scope["method"],
                 scope["path"],
                 type(exc).__name__,
             )
-            await error_page(request, 503)(scope, receive, send)
+            await error_page(Request(scope), 503)(scope, receive, send)
+        except Exception as exc:
+            if started:
+                raise  # half an answer is out: only the server can end the connection
+            await (await server_error(Request(scope), exc))(scope, receive, send)
 
 
+# Starlette's last resort, outermost: for a failure of the middleware around ours.
 exception_handlers = {
     HTTPException: http_exception,
     csrf.CSRFError: csrf_failure,
