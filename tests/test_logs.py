@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import os
+import threading
+import time
 from collections.abc import Iterator
 
 import pytest
 from starlette.testclient import TestClient
 
-from portal.logs import JsonFormatter, RequestIdFilter
+from portal.logs import JsonFormatter, NonBlockingHandler, RequestIdFilter
 from tests.conftest import PASSWORD, Account, Auth
 
 
@@ -88,3 +92,60 @@ def test_an_unexpected_error_is_logged_once_with_the_id_its_page_carries(
     assert "RuntimeError: a bug" in str(tracebacks[0]["exception"])
     access = [line for line in collected.lines if line["logger"] == "portal.access"]
     assert any('"GET /phone" 500' in str(line["message"]) for line in access)
+
+
+def test_a_stalled_log_reader_never_holds_up_the_caller() -> None:
+    """A full pipe to the log collector: logging returns at once; the lines follow, in order,
+    once the reader catches up, and those beyond the backlog are counted, not lost silently."""
+    read_end, write_end = os.pipe()
+    os.set_blocking(write_end, False)
+    with contextlib.suppress(BlockingIOError):
+        while True:
+            os.write(write_end, b"\n" * 4096)  # filler: empty lines
+    with contextlib.suppress(BlockingIOError):
+        while True:
+            os.write(write_end, b"\n")
+    os.set_blocking(write_end, True)
+    stream = open(write_end, "w")  # noqa: SIM115 - closed below
+    handler = NonBlockingHandler(stream, backlog=50)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logger = logging.getLogger("portal.test.stalled")
+    logger.addHandler(handler)
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    received = bytearray()
+    try:
+        done = threading.Event()
+
+        def chatter() -> None:
+            for number in range(200):
+                logger.info("line %d", number)
+            done.set()
+
+        threading.Thread(target=chatter, daemon=True).start()
+        assert done.wait(10), "a log call waited for the stalled reader"
+
+        def read_until(text: bytes) -> None:
+            deadline = time.monotonic() + 10
+            while text not in received:
+                assert time.monotonic() < deadline, f"{text!r} never arrived"
+                received.extend(os.read(read_end, 65536))
+
+        read_until(b"line 49\n")
+        assert handler.drain(timeout=10)
+        logger.info("after")
+        read_until(b"after\n")
+    finally:
+        logger.removeHandler(handler)
+        os.close(read_end)  # a write still blocked on the pipe ends (EPIPE)
+        with contextlib.suppress(OSError, ValueError):
+            stream.close()
+    lines = [line for line in received.decode().split("\n") if line]
+    kept = [line for line in lines if line.startswith("line ")]
+    assert kept == [f"line {n}" for n in range(len(kept))]  # in order, none skipped
+    assert 50 <= len(kept) <= 51  # the backlog, and the one being written when it filled
+    assert lines == [
+        *kept,
+        f"{200 - len(kept)} log lines dropped: the log reader fell behind",
+        "after",
+    ]
