@@ -62,7 +62,7 @@ class NonBlockingHandler(logging.StreamHandler):  # type: ignore[type-arg]
     def __init__(self, stream: TextIO, backlog: int = BACKLOG) -> None:
         super().__init__(stream)
         self.backlog = backlog
-        self._fd = _fileno(stream)
+        self._poller = _poller(stream)
         self._waiting: collections.deque[str] = collections.deque()
         self._in_flight = False
         self._dropped = 0
@@ -71,7 +71,7 @@ class NonBlockingHandler(logging.StreamHandler):  # type: ignore[type-arg]
 
     def setStream(self, stream: TextIO) -> TextIO | None:
         with self._changed:
-            self._fd = _fileno(stream)
+            self._poller = _poller(stream)
         return super().setStream(stream)
 
     def emit(self, record: logging.LogRecord) -> None:
@@ -107,14 +107,12 @@ class NonBlockingHandler(logging.StreamHandler):  # type: ignore[type-arg]
             )
 
     def _room_now(self) -> bool:
-        if self._fd is None:
-            return True
+        if self._poller is None:
+            return True  # no poll for this stream: write as StreamHandler does
         try:
-            poller = select.poll()
-            poller.register(self._fd, select.POLLOUT)
-            return bool(poller.poll(0))
-        except (AttributeError, OSError, ValueError):
-            return True  # no poll here: write as StreamHandler does
+            return bool(self._poller.poll(0))
+        except OSError:
+            return True
 
     def _wait_in_line(self, line: str) -> None:
         if len(self._waiting) >= self.backlog:
@@ -160,11 +158,14 @@ class NonBlockingHandler(logging.StreamHandler):  # type: ignore[type-arg]
                 self._changed.notify_all()
 
 
-def _fileno(stream: TextIO) -> int | None:
+def _poller(stream: TextIO) -> select.poll | None:
+    """Asks whether `stream` can take a line now; made once per stream, asked for every line."""
     try:
-        return stream.fileno()
+        poller = select.poll()
+        poller.register(stream.fileno(), select.POLLOUT)
     except (AttributeError, OSError, ValueError):
-        return None
+        return None  # no file descriptor (a StringIO), or no poll on this system
+    return poller
 
 
 def configure(*, json_lines: bool | None = None, level: int = logging.INFO) -> None:
