@@ -61,14 +61,14 @@ async def settings_password(request: Request) -> Response:
         client_address(request, portal.settings.trusted_proxies),
     )
     if not result.ok:
-        context = settings_context(services(request).settings, errors=result.errors)
+        context = settings_context(portal.settings, errors=result.errors)
         return render(request, "settings.html", context, fragment=["change_password"])
     await sessions.rotate(request)
     request.session[guard.STAMP_KEY] = result.stamp
     if not htmx.is_htmx(request):
         sessions.flash(request, CHANGED_MESSAGE)
         return htmx.redirect(request, "/settings")
-    context = settings_context(services(request).settings, changed=CHANGED_MESSAGE)
+    context = settings_context(portal.settings, changed=CHANGED_MESSAGE)
     return render(request, "settings.html", context, fragment=["change_password"])
 
 
