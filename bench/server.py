@@ -28,7 +28,6 @@ from portal import csrf, logs, tabs
 from portal.accounts import Account
 from portal.services import Services
 from portal.settings import Settings
-from portal.tabs import TAB_FRAGMENT
 from portal.templating import make_templates, render
 
 T = TypeVar("T")
@@ -124,7 +123,7 @@ def bare_app(settings: Settings) -> Starlette:
     async def rendered(request: Request) -> Response:
         request.scope["session"] = {csrf.SESSION_KEY: "floor-token"}
         request.state.account = account
-        return render(request, "settings.html", context, fragment=TAB_FRAGMENT)
+        return render(request, "settings.html", context, fragment=tabs.TAB_FRAGMENT)
 
     app = Starlette(routes=[Route("/bare", bare), Route("/render", rendered)])
     app.state.settings = settings

@@ -225,11 +225,7 @@ class RedisStore(PortalStore):
     """Sessions in Redis, through starsessions' RedisStore for reads and removals."""
 
     def __init__(
-        self,
-        redis: Redis,
-        secret_key: str,
-        prefix: str = "portal:",
-        clock: Clock = time.time,
+        self, redis: Redis, secret_key: str, prefix: str = "portal:", clock: Clock = time.time
     ) -> None:
         super().__init__(secret_key, clock)
         self.redis = redis
