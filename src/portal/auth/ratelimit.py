@@ -208,9 +208,10 @@ class Throttle:
 
     def device_key(self, username: str, cookie: str | None) -> str | None:
         """The counter of this remembered device for `username`, if the cookie is genuine."""
-        if not cookie or cookie.count(".") != 1 or len(cookie) > 100:
-            return None
+        if not cookie or cookie.count(".") != 1 or len(cookie) > 100 or not cookie.isascii():
+            return None  # not one we made (a sibling subdomain may plant anything)
         nonce, signature = cookie.split(".")
-        if not hmac.compare_digest(signature, self._device_signature(username, nonce)):
+        expected = self._device_signature(username, nonce)
+        if not hmac.compare_digest(signature.encode(), expected.encode()):
             return None
         return f"{username}#device:{nonce}"
