@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 from dataclasses import dataclass
 from typing import Literal
 
@@ -21,18 +22,20 @@ class Outcome:
     record: audit.Pending | None = None
 
 
-def canonical_username(raw: str) -> str:
-    """The key failures count under: `201-WickedSprockets ` and `201-wickedsprockets` are one.
+def canonical_username(raw: str, secret_key: str) -> str:
+    """The name failures count and are recorded under: `201-WickedSprockets ` and
+    `201-wickedsprockets` are one.
 
-    Malformed names count too, exactly like real ones, under a bounded key.
+    Anything without the shape of a username (a password typed into the wrong box, say) counts
+    exactly like a real name, but under `malformed:` and a keyed hash of it, so that what was
+    typed reaches no log, no audit row and no Redis key, while repeated tries still correlate.
     """
     username = accounts.parse_username(raw)
     if username is not None:
         return str(username)
-    text = raw.strip().lower()
-    if len(text) <= accounts.MAX_USERNAME and text.isprintable():
-        return text
-    return "malformed:" + hashlib.sha256(text.encode("utf-8", "replace")).hexdigest()[:32]
+    text = raw.strip().lower().encode("utf-8", "replace")
+    digest = hmac.new(secret_key.encode(), b"typed-username:" + text, hashlib.sha256)
+    return "malformed:" + digest.hexdigest()[:12]
 
 
 async def take_attempt(
@@ -56,7 +59,7 @@ async def sign_in(
     portal: Services, raw_username: str, password: str, address: str, device_cookie: str | None
 ) -> Outcome:
     """Check one sign-in attempt; a refused attempt never reaches the password check."""
-    key = canonical_username(raw_username)
+    key = canonical_username(raw_username, portal.settings.secret_key)
     throttle = portal.throttle
     device = throttle.device_key(key, device_cookie)
     attempt = await take_attempt(portal, key, address, device)
