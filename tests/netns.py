@@ -6,13 +6,17 @@ outside sees them. The test process stays outside: it reaches in through sockets
 (`Netns.connect`), and drives Chromium over Playwright's pipe, Chromium being started inside by
 a wrapper script (`Netns.chromium_executable`).
 
-Fixtures (import them into a test module: `from tests.netns import netns, sip  # noqa: F401`):
+Fixtures (tests/conftest.py imports them for every test):
 - `netns`: the session's namespace (`Netns`); skips loudly when it cannot be made (not root, no
   `ip`), fails under CI=true.
 - `sip`: a factory, `sip(ring_ms=..., turn=True, ws_origin=...)` -> a started
   `portal.phone.sipserver.SipServer` inside `netns` with a fresh secret, stopped at the end of
   the session; skips loudly without Kamailio (or coturn), fails under CI=true.
-- `serve_portal(netns, env, log_path)`: `portal serve` inside the namespace until the block ends.
+- `netns_portal`: a factory, `netns_portal(["201-wickedsprockets", "202-wickedsprockets"],
+  env={"PORTAL_SIP_WS_URL": ...})` -> a `tests.browser.conftest.Server` (`portal serve` with a
+  fresh database holding those extensions) inside `netns`.
+- `netns_browser`: Chromium inside `netns` with the flags calls need (CALL_ARGS); tests under
+  tests/browser only.
 """
 
 from __future__ import annotations
@@ -27,12 +31,15 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import pytest
 
 from portal.phone.sipserver import SipServer, SipServerError, available, netns_connect
-from tests.servers import PORTAL, Running
+from tests.servers import PORTAL
+
+if TYPE_CHECKING:
+    from tests.browser.conftest import Server
 
 IN_CI = os.environ.get("CI") == "true"
 SIP_DOMAIN = "sip.portal.test"
@@ -161,40 +168,84 @@ def sip(
         server.stop()
 
 
-@contextlib.contextmanager
-def serve_portal(ns: Netns, env: dict[str, str], log_path: Path, *args: str) -> Iterator[Running]:
-    """`portal serve ARGS` inside the namespace, on a port of its own, until the block ends.
+@pytest.fixture(scope="session")
+def netns_portal(
+    netns: Netns, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Callable[..., Server]]:
+    """A factory: `netns_portal(["201-wickedsprockets", "202-othertenant"], env={...})` makes a
+    fresh database with those extensions (and their tenants), each with the browser tests'
+    PASSWORD and the name "Extension NNN", and serves it inside the namespace until the session
+    ends. `env` adds settings (e.g. PORTAL_SIP_WS_URL=sip_server.ws_url)."""
+    from tests.browser.conftest import PASSWORD, Server, cli
 
-    `env` is the whole environment (the database prepared beforehand, e.g. with the CLI from
-    outside: a SQLite file is the same on both sides)."""
-    port = ns.port()
-    base = f"http://127.0.0.1:{port}"
-    env = {**env, "PORTAL_BASE_URL": env.get("PORTAL_BASE_URL", base)}
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            ns.command(PORTAL, "serve", "--host", "127.0.0.1", "--port", str(port), *args),
-            env=env,
-            cwd=log_path.parent,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
+    started: list[Server] = []
+
+    def start(extensions: list[str], *, env: dict[str, str] | None = None) -> Server:
+        workdir = tmp_path_factory.mktemp("portal")
+        port = netns.port()
+        full = {k: v for k, v in os.environ.items() if not k.startswith("PORTAL_")}
+        full.update(
+            PORTAL_DATABASE_URL=f"sqlite:///{workdir / 'portal.db'}",
+            PORTAL_SECRET_KEY=secrets.token_urlsafe(32),
+            PORTAL_BASE_URL=f"http://127.0.0.1:{port}",
+            **(env or {}),
         )
-    try:
+        # The database is a file: the command line prepares it from outside the namespace.
+        cli(full, "db", "upgrade")
+        for tenant in sorted({code.split("-", 1)[1] for code in extensions}):
+            cli(full, "tenant", "add", tenant, "--name", tenant.title())
+        for code in extensions:
+            name = f"Extension {code.split('-', 1)[0]}"
+            cli(
+                full,
+                "extension",
+                "add",
+                code,
+                "--name",
+                name,
+                "--password-stdin",
+                stdin=PASSWORD + "\n",
+            )
+        log_path = workdir / "server.log"
+        with log_path.open("wb") as log:
+            process = subprocess.Popen(
+                netns.command(PORTAL, "serve", "--host", "127.0.0.1", "--port", str(port)),
+                env=full,
+                cwd=workdir,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        server = Server(full["PORTAL_BASE_URL"], None, process, log_path, username=extensions[0])
+        started.append(server)
         deadline = time.monotonic() + 30
         while True:
             if process.poll() is not None:
-                pytest.fail(f"portal serve exited {process.returncode}:\n{log_path.read_text()}")
+                pytest.fail(f"portal serve exited {process.returncode}:\n{server.log()}")
             with contextlib.suppress(OSError, ValueError, IndexError):
-                if ns.http_get(base + "/healthz") == 200:
-                    break
+                if netns.http_get(server.url("/healthz")) == 200:
+                    return server
             if time.monotonic() > deadline:
-                pytest.fail(f"portal serve did not become healthy:\n{log_path.read_text()}")
+                pytest.fail(f"portal serve did not become healthy:\n{server.log()}")
             time.sleep(0.1)
-        yield Running(base, process)
-    finally:
-        process.terminate()
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def netns_browser(
+    browser: Any, netns: Netns, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Any]:
+    """Chromium inside the namespace, with fake media and loopback ICE, for call tests: open
+    pages with `tests.browser.conftest.Pages(netns_browser, server)`. Only for tests under
+    tests/browser (it needs their `browser` fixture, whose Playwright it shares)."""
+    from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
+
+    wrapper = netns.chromium_executable(tmp_path_factory.mktemp("chromium"), CHROMIUM)
+    chromium = browser.browser_type.launch(
+        executable_path=str(wrapper), headless=True, args=[*CHROMIUM_ARGS, *CALL_ARGS]
+    )
+    yield chromium
+    chromium.close()
