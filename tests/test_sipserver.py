@@ -185,6 +185,23 @@ def test_a_call_that_rings_unanswered_ends_as_no_answer(phone: Callable[..., Pho
     assert (response.status, response.reason) == (480, "No Answer")
 
 
+def test_the_caller_can_hang_up_while_it_rings(phone: Callable[..., Phone]) -> None:
+    callee = phone("202-wickedsprockets", register=True)
+    caller = phone("201-wickedsprockets")
+    invite = caller.invite("202")
+    ringing = incoming(callee)
+    callee.reply(ringing, 180, "Ringing", "ringing")
+    assert caller.expect_response().status == 180
+
+    caller.cancel(invite)
+    assert caller.expect_response().method == "CANCEL"  # 200 from Kamailio, hop by hop
+    cancel = callee.receive()
+    assert cancel is not None and cancel.method == "CANCEL", str(cancel)
+    callee.reply(cancel, 200, "OK")
+    callee.reply(ringing, 487, "Request Terminated", "ringing")
+    assert final(caller).status == 487
+
+
 # --- a whole call: in-dialog requests find their way back down the WebSockets -------------
 
 
