@@ -10,9 +10,9 @@ import pytest
 import redis
 from starlette.testclient import TestClient
 
-from portal import accounts
+from portal.base.settings import Settings
 from portal.cli import main
-from portal.settings import Settings
+from portal.domain import accounts
 from tests.conftest import PASSWORD, Account, Auth, csrf_from, run
 
 

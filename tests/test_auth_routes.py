@@ -92,7 +92,7 @@ def test_htmx_failure_returns_only_the_form_with_the_username_kept(
 def test_disabled_extension_cannot_sign_in(auth: Auth, account: Account, client: Any) -> None:
     from sqlalchemy import update
 
-    from portal.models import Extension
+    from portal.base.models import Extension
     from tests.conftest import run
 
     async def disable(services: Any) -> None:
@@ -144,7 +144,7 @@ def test_session_id_changes_at_sign_in_and_the_old_one_is_dead(
     after = session_cookie(client)
     assert after and after != before
     # The pre-login entry is gone from the store, not merely anonymous...
-    store = client.app.state.services.store  # type: ignore[attr-defined]
+    store = client.app.state.shared.store  # type: ignore[attr-defined]
     assert client.portal.call(store.read, before, 60) == b""
     # ...so replaying the pre-login id gets a signed-out visitor, and the cookie is dropped.
     use_cookie(client, before)
@@ -206,7 +206,7 @@ def test_sign_out_when_already_signed_out_just_goes_to_login(client: TestClient)
 def test_admin_password_reset_signs_out_existing_sessions(
     auth: Auth, account: Account, client: TestClient
 ) -> None:
-    from portal import accounts
+    from portal.domain import accounts
     from tests.conftest import run
 
     auth.login()

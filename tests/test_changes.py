@@ -10,8 +10,8 @@ import pytest
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
+from portal.base.settings import Settings
 from portal.cli import main
-from portal.settings import Settings
 from tests.conftest import PASSWORD, Account, Auth, csrf_from
 from tests.smtp import TestSink
 

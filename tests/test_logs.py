@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import pytest
 from starlette.testclient import TestClient
 
-from portal.logs import JsonFormatter, NonBlockingHandler, RequestIdFilter
+from portal.base.logs import JsonFormatter, NonBlockingHandler, RequestIdFilter
 from tests.conftest import PASSWORD, Account, Auth
 
 

@@ -13,9 +13,9 @@ from starlette.testclient import TestClient
 
 from portal import patterns
 from portal.app import create_app
-from portal.security import CONTENT_SECURITY_POLICY
-from portal.settings import Settings
-from portal.templating import TEMPLATE_DIR
+from portal.base.resources import templates_dir
+from portal.base.settings import Settings
+from portal.middleware.headers import CONTENT_SECURITY_POLICY
 from tests.servers import free_port
 
 # Templates that are only ever extended or imported: every state renders them.
@@ -45,7 +45,9 @@ def gallery(
 
 def test_every_template_has_a_state() -> None:
     templates = {
-        str(path.relative_to(TEMPLATE_DIR)) for path in TEMPLATE_DIR.rglob("*") if path.is_file()
+        str(path.relative_to(templates_dir()))
+        for path in templates_dir().rglob("*")
+        if path.is_file()
     }
     shown = {pattern.template for pattern in patterns.REGISTRY}
     assert templates - FRAMEWORK - GALLERY - shown == set()

@@ -18,8 +18,8 @@ from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from portal.app import create_app
+from portal.base.settings import Settings, parse_networks
 from portal.cli import main
-from portal.settings import Settings, parse_networks
 from tests.conftest import PASSWORD, Account, Auth, csrf_from
 from tests.servers import portal_command, portal_server
 

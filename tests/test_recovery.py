@@ -16,9 +16,9 @@ import pytest
 from sqlmodel import select
 from starlette.testclient import TestClient
 
-from portal import accounts
-from portal.models import OutboxMessage
-from portal.settings import Settings
+from portal.base.models import OutboxMessage
+from portal.base.settings import Settings
+from portal.domain import accounts
 from tests.conftest import PASSWORD, Account, Auth, csrf_from, run
 from tests.servers import portal_command, portal_server
 from tests.smtp import TestSink

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from starlette.testclient import TestClient
 
-from portal.security import CONTENT_SECURITY_POLICY
+from portal.middleware.headers import CONTENT_SECURITY_POLICY
 from tests.conftest import Account, Auth, csrf_from
 
 

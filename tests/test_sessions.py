@@ -13,10 +13,11 @@ from redis.asyncio import Redis
 from sqlalchemy import text
 from starlette.testclient import TestClient
 
-from portal import accounts, audit, db
 from portal.auth.sessions import DatabaseStore, PortalStore, RedisStore, Slide
-from portal.db import make_engine
-from portal.services import Clock
+from portal.base import db
+from portal.base.clock import Clock
+from portal.base.db import make_engine
+from portal.domain import accounts, audit
 from tests.conftest import REDIS_URL, Account, Auth, csrf_from, truncate_postgres
 
 
@@ -230,7 +231,7 @@ async def test_purge_deletes_only_expired_rows(sqlite_url: str) -> None:
 
 
 def services(client: TestClient) -> Any:
-    return client.app.state.services  # type: ignore[attr-defined]
+    return client.app.state.shared  # type: ignore[attr-defined]
 
 
 def test_an_invented_session_id_is_never_adopted(

@@ -11,7 +11,7 @@ import time
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from portal.logs import request_id
+from portal.base.logs import request_id
 
 log = logging.getLogger("portal.access")
 _SECRET_PATHS = re.compile(r"^(/reset-password/)[^/]+")

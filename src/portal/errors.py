@@ -13,9 +13,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from portal import csrf, htmx
-from portal.security import security_headers
-from portal.templating import render
+from portal import htmx
+from portal.middleware.headers import security_headers
+from portal.web import csrf
+from portal.web.templating import render
 
 log = logging.getLogger("portal.errors")
 

@@ -18,19 +18,25 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
-from portal import csrf, emails, tabs
-from portal.accounts import Account
-from portal.auth import changes, recovery
-from portal.auth import routes as auth_routes
-from portal.auth.policy import strength
-from portal.auth.ratelimit import Refusal
-from portal.auth.resets import check_new_password, describe_seconds
-from portal.devmail import ReceivedMail
+from portal.auth import recovery
+from portal.base.settings import Settings
+from portal.domain import emails
+from portal.domain.accounts import Account
+from portal.domain.mail import Email
+from portal.domain.mailsink import ReceivedMail
 from portal.errors import MESSAGES
-from portal.mail import Email
-from portal.security import CONTENT_SECURITY_POLICY
-from portal.settings import Settings
-from portal.templating import Templates
+from portal.flows.newpassword import check_new_password
+from portal.flows.password import routes as password_routes
+from portal.flows.password import service as changes
+from portal.flows.reset.service import describe_seconds
+from portal.flows.signin import routes as auth_routes
+from portal.middleware.headers import CONTENT_SECURITY_POLICY
+from portal.security.policy import strength
+from portal.security.throttle import Refusal
+from portal.tabs.tab import TAB_FRAGMENT
+from portal.web import csrf
+from portal.web.shared import shared_of
+from portal.web.templating import Templates
 
 # Where a state's markup sits on its page: "page" is a whole page as the app serves it; the
 # others wrap a fragment or partial in what surrounds it in the app, so that it is styled.
@@ -119,7 +125,7 @@ ALL_EMPTY = {"current_password": changes.NO_CURRENT, **_refused("", "")}
 SHORT = _refused("sprock", "sprockets")
 INBOX = [_received(emails.reset_link(EXAMPLE.email or "", **RESET_EMAIL))]
 USER = EXAMPLE.username
-TAB = tuple(tabs.TAB_FRAGMENT)
+TAB = tuple(TAB_FRAGMENT)
 
 
 def _states(
@@ -174,7 +180,7 @@ phone = _states(
 settings = _states(
     "Settings tab",
     "settings.html",
-    tabs.settings_context(DEFAULTS),
+    password_routes.form_context(DEFAULTS),
     signed_in=True,
     fragment_frame="main",
 )
@@ -277,7 +283,7 @@ REGISTRY: list[Pattern] = [
         "settings-changed",
         "Change Password: success",
         "After the redirect (no JavaScript).",
-        changed=tabs.CHANGED_MESSAGE,
+        changed=password_routes.CHANGED_MESSAGE,
     ),
     settings(
         "change-password-errors",
@@ -289,7 +295,7 @@ REGISTRY: list[Pattern] = [
         "change-password-changed",
         "Change Password fragment: success",
         blocks=("change_password",),
-        changed=tabs.CHANGED_MESSAGE,
+        changed=password_routes.CHANGED_MESSAGE,
     ),
     settings("settings-tab-fragment", "Tab fragment", blocks=TAB),
     hint("strength-weak", "Weak", frame="strength", **_hint("sprockets")),
@@ -363,7 +369,8 @@ def _example_request(request: Request, *, account: Account | None, htmx: bool) -
 
 def render_pattern(request: Request, pattern: Pattern, theme: str | None = None) -> str:
     """The HTML of one state, as a page; `theme` pins data-theme on <html>."""
-    templates: Templates = request.app.state.templates
+    templates = shared_of(request).templates
+    assert isinstance(templates, Templates)
     example = _example_request(
         request, account=EXAMPLE if pattern.signed_in else None, htmx=bool(pattern.blocks)
     )
@@ -388,7 +395,8 @@ def render_pattern(request: Request, pattern: Pattern, theme: str | None = None)
 
 async def index(request: Request) -> Response:
     """Every state, each at phone and desktop widths in both themes."""
-    templates: Templates = request.app.state.templates
+    templates = shared_of(request).templates
+    assert isinstance(templates, Templates)
     groups = [
         (group, list(patterns))
         for group, patterns in itertools.groupby(REGISTRY, key=lambda pattern: pattern.group)

@@ -10,9 +10,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from portal import htmx
-from portal.accounts import Account, load_account
 from portal.auth import sessions
-from portal.services import services
+from portal.domain.accounts import Account, load_account
+from portal.web.shared import shared_of
 
 USER_KEY = "uid"
 STAMP_KEY = "stamp"
@@ -25,7 +25,7 @@ async def current_account(request: Request) -> Account | None:
     user_id = request.session.get(USER_KEY)
     if not isinstance(user_id, int):
         return None
-    account = await load_account(services(request).engine, user_id)
+    account = await load_account(shared_of(request).engine, user_id)
     if account is None or account.stamp != request.session.get(STAMP_KEY):
         await sessions.end(request)
         return None

@@ -9,12 +9,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from portal import csrf, htmx
+from portal import htmx
 from portal.auth import sessions
-from portal.auth.resets import complete_reset, describe_seconds, find_reset, request_reset
-from portal.clients import client_address
-from portal.services import Services, services
-from portal.templating import render
+from portal.flows.reset.service import complete_reset, describe_seconds, find_reset, request_reset
+from portal.web import csrf
+from portal.web.addresses import client_address
+from portal.web.shared import Shared, shared_of
+from portal.web.templating import render
 
 log = logging.getLogger("portal.auth")
 
@@ -24,12 +25,12 @@ NO_REFERRER = {"Referrer-Policy": "no-referrer"}  # the token must not leak to o
 
 
 async def forgot_password(request: Request) -> Response:
-    portal = services(request)
+    shared = shared_of(request)
     context = {
         "sent": False,
         "error": None,
         "username": request.query_params.get("username", "").strip()[:64],
-        "valid_for": describe_seconds(portal.settings.reset_token_seconds),
+        "valid_for": describe_seconds(shared.settings.reset_token_seconds),
     }
     if request.method == "GET":
         return render(request, "forgot.html", context)
@@ -43,30 +44,30 @@ async def forgot_password(request: Request) -> Response:
     response = render(request, "forgot.html", context, fragment=["forgot"])
     # The work happens after the answer is sent: the same answer, at the same speed, whether
     # or not the extension exists or has an email address.
-    address = client_address(request, portal.settings.trusted_proxies)
-    response.background = BackgroundTask(_request_reset, portal, username, address)
+    address = client_address(request, shared.settings.trusted_proxies)
+    response.background = BackgroundTask(_request_reset, shared, username, address)
     return response
 
 
-async def _request_reset(portal: Services, username: str, address: str) -> None:
+async def _request_reset(shared: Shared, username: str, address: str) -> None:
     try:
-        await request_reset(portal, username, address)
+        await request_reset(shared, username, address)
     except Exception:
         log.exception("reset request failed")
 
 
 async def reset_password(request: Request) -> Response:
-    portal = services(request)
+    shared = shared_of(request)
     token = request.path_params["token"]
     context = {
         "token": token,
         "errors": {},
         "invalid": False,
         "username": "",
-        "min_length": portal.settings.password_min_length,
+        "min_length": shared.settings.password_min_length,
     }
     if request.method == "GET":
-        found = await find_reset(portal, token)
+        found = await find_reset(shared, token)
         if found is None:
             context["invalid"] = True
             return render(request, "reset.html", context, status_code=410, headers=NO_REFERRER)
@@ -76,11 +77,11 @@ async def reset_password(request: Request) -> Response:
 
     form = await csrf.checked_form(request)
     result = await complete_reset(
-        portal,
+        shared,
         token,
         csrf.text_field(form, "new_password"),
         csrf.text_field(form, "confirm_password"),
-        client_address(request, portal.settings.trusted_proxies),
+        client_address(request, shared.settings.trusted_proxies),
     )
     if result.invalid_link:
         context["invalid"] = True

@@ -35,8 +35,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starsessions.stores.base import SessionStore
 from starsessions.stores.redis import RedisStore as StarsessionsRedisStore
 
-from portal import csrf, db
-from portal.models import WebSession
+from portal.base import db
+from portal.base.models import WebSession
+from portal.web import csrf
 
 Clock = Callable[[], float]
 SESSIONS: Table = WebSession.__table__  # type: ignore[attr-defined]
@@ -302,7 +303,7 @@ def _state(connection: HTTPConnection) -> SessionState:
 
 
 def _store(connection: HTTPConnection) -> PortalStore:
-    store: PortalStore = connection.scope["state"]["services"].store
+    store: PortalStore = connection.scope["state"]["shared"].store
     return store
 
 
@@ -422,7 +423,7 @@ class SessionMiddleware:
         together = items if created and store.in_database else []
         apart = [] if together else items
         if apart:
-            engine = connection.scope["state"]["services"].engine
+            engine = connection.scope["state"]["shared"].engine
             cookie, _ = await asyncio.gather(
                 self._save(state, store, together),
                 db.run(engine, lambda conn: _store_all(conn, apart), write=True),
