@@ -16,16 +16,16 @@ from sqlalchemy import delete, func, insert, select
 from bench import load
 from bench.server import AccessCapture, Served
 from bench.transfer import form_token
-from portal.auth.sessions import (
+from portal.base.clock import Clock
+from portal.base.settings import Settings
+from portal.domain import accounts
+from portal.security.sessionstore import (
     SESSIONS,
     DatabaseStore,
     RedisStore,
     Slide,
     new_session_id,
 )
-from portal.base.clock import Clock
-from portal.base.settings import Settings
-from portal.domain import accounts
 from portal.web import csrf
 from portal.web.shared import Shared
 

@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from portal import patterns
 from portal.app import create_app
 from portal.base.resources import templates_dir
 from portal.base.settings import Settings
+from portal.dev import gallery as gallery_module
+from portal.dev import patterns
 from portal.middleware.headers import CONTENT_SECURITY_POLICY
 from tests.servers import free_port
 
@@ -172,7 +173,7 @@ def test_no_inline_scripts_or_styles(gallery: TestClient) -> None:
     [({}, False), ({"demo": True}, True), ({"reload_templates": True}, True)],
 )
 def test_enabled_in_dev_and_demo_mode_only(changes: dict[str, bool], on: bool) -> None:
-    assert patterns.enabled(replace(Settings(), **changes)) is on
+    assert gallery_module.enabled(replace(Settings(), **changes)) is on
 
 
 def test_gallery_is_off_in_production(client: TestClient) -> None:

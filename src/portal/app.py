@@ -18,21 +18,24 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Mount
 
-from portal import errors, health, patterns, tabs
-from portal.accesslog import AccessLogMiddleware
-from portal.auth import recovery
-from portal.auth.sessions import DatabaseStore, PortalStore, RedisStore, SessionMiddleware
+from portal import health, tabs
 from portal.base import db
 from portal.base.clock import Clock
 from portal.base.db import make_engine, make_sessionmaker
 from portal.base.settings import Settings
-from portal.dev import devmail
+from portal.dev import devmail, gallery
 from portal.domain.mail import MailSender
 from portal.domain.mailsink import MailSink
 from portal.flows.password import routes as password_routes
-from portal.flows.signin import routes as auth_routes
-from portal.middleware.headers import BodySizeLimitMiddleware, SecurityHeadersMiddleware
+from portal.flows.reset import routes as reset_routes
+from portal.flows.signin import routes as signin_routes
+from portal.middleware import errors
+from portal.middleware.accesslog import AccessLogMiddleware
+from portal.middleware.bodylimit import BodySizeLimitMiddleware
+from portal.middleware.headers import SecurityHeadersMiddleware
+from portal.middleware.sessions import SessionMiddleware
 from portal.security.passwords import Passwords
+from portal.security.sessionstore import DatabaseStore, PortalStore, RedisStore
 from portal.security.throttle import Throttle
 from portal.web.assets import Assets
 from portal.web.shared import STATE_KEY, Shared
@@ -125,11 +128,11 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
     routes = [
         *tabs.routes,
         *password_routes.routes,
-        *auth_routes.routes,
-        *recovery.routes,
+        *signin_routes.routes,
+        *reset_routes.routes,
         *health.routes,
         *(devmail.routes if settings.demo else []),
-        *(patterns.routes if patterns.enabled(settings) else []),
+        *(gallery.routes if gallery.enabled(settings) else []),
         Mount("/static", assets, name="static"),
     ]
     app = Starlette(

@@ -56,7 +56,7 @@ class Pending:
 
 
 def pending(event: str, outcome: str, username: str, client: str) -> Pending:
-    """The sign-in's record, stored with the session it opens (see `sessions.store_alongside`)."""
+    """The sign-in's record, stored with the session it opens (`sessions.alongside`)."""
     return Pending(_entry(event, outcome, username, client))
 
 

@@ -9,10 +9,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from portal import htmx
-from portal.auth import guard
 from portal.tabs import phone, session, settings
 from portal.tabs.tab import Tab
+from portal.web import guard, htmx
 
 TABS: tuple[Tab, ...] = (phone.TAB, settings.TAB)
 

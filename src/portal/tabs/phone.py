@@ -5,8 +5,8 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from portal.auth import guard
 from portal.tabs.tab import TAB_FRAGMENT, Tab
+from portal.web import guard
 from portal.web.templating import render
 
 

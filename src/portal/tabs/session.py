@@ -6,7 +6,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from portal.auth import guard, sessions
+from portal.web import guard, sessions
 from portal.web.shared import shared_of
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from portal.auth import guard, sessions
 from portal.flows.password.routes import form_context
 from portal.tabs.tab import TAB_FRAGMENT, Tab
+from portal.web import guard, sessions
 from portal.web.shared import shared_of
 from portal.web.templating import render
 

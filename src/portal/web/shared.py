@@ -16,12 +16,12 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.requests import HTTPConnection
 from starlette.templating import Jinja2Templates
 
-from portal.auth.sessions import PortalStore
 from portal.base.clock import Clock
 from portal.base.settings import Settings
 from portal.domain.mail import MailSender
 from portal.domain.mailsink import MailSink
 from portal.security.passwords import Passwords
+from portal.security.sessionstore import PortalStore
 from portal.security.throttle import Throttle
 
 STATE_KEY = "shared"  # the lifespan yields {STATE_KEY: Shared}; Starlette puts it in request.state

@@ -13,9 +13,9 @@ from starlette.responses import HTMLResponse, Response
 from starlette.templating import Jinja2Templates
 
 from portal.base.resources import static_dir, templates_dir
-from portal.htmx import is_htmx
 from portal.web import csrf
 from portal.web.assets import Assets
+from portal.web.htmx import is_htmx
 from portal.web.shared import shared_of
 
 

@@ -6,11 +6,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from portal import htmx
-from portal.auth import guard, sessions
 from portal.base.settings import Settings
 from portal.flows.password.service import change_password
-from portal.web import csrf
+from portal.web import csrf, guard, htmx, sessions
 from portal.web.addresses import client_address
 from portal.web.shared import shared_of
 from portal.web.templating import render

@@ -8,14 +8,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from portal import htmx
-from portal.auth import guard, sessions
 from portal.domain import audit
 from portal.domain.accounts import parse_username
 from portal.flows.signin.service import check_sign_in
 from portal.security.policy import strength
 from portal.security.throttle import DEVICE_COOKIE, DEVICE_COOKIE_SECONDS
-from portal.web import csrf
+from portal.web import csrf, guard, htmx, sessions
 from portal.web.addresses import client_address
 from portal.web.shared import shared_of
 from portal.web.templating import render
@@ -64,10 +62,8 @@ async def login(request: Request) -> Response:
         csrf.text_field(form, "password"),
         client_address(request, shared.settings.trusted_proxies),
         request.cookies.get(DEVICE_COOKIE),
+        sessions.alongside(request),
     )
-    if outcome.record is not None:
-        # Committed with the session the answer carries, before the answer leaves.
-        sessions.store_alongside(request, outcome.record)
     shown = username.strip()[:64]
     if outcome.status == "locked":
         return _login_page(

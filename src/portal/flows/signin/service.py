@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from portal.domain import accounts, audit
+from portal.security.sessionstore import Alongside
 from portal.security.throttle import Attempt, Refusal
 from portal.web.shared import Shared
 
@@ -18,8 +19,6 @@ class Outcome:
     who: accounts.Credentials | None = None
     locked_message: str = ""
     device_cookie: str | None = None
-    # The audit row: stored with the session the answer carries (sessions.store_alongside).
-    record: audit.Pending | None = None
 
 
 def canonical_username(raw: str, secret_key: str) -> str:
@@ -56,26 +55,35 @@ async def take_attempt(
 
 
 async def check_sign_in(
-    shared: Shared, raw_username: str, password: str, address: str, device_cookie: str | None
+    shared: Shared,
+    raw_username: str,
+    password: str,
+    address: str,
+    device_cookie: str | None,
+    alongside: list[Alongside],
 ) -> Outcome:
-    """Check one sign-in attempt; a refused attempt never reaches the password check."""
+    """Check one sign-in attempt; a refused attempt never reaches the password check.
+
+    Its audit row goes on `alongside` (`sessions.alongside(request)`): committed with the
+    session the answer carries, before the answer leaves.
+    """
     key = canonical_username(raw_username, shared.settings.secret_key)
     throttle = shared.throttle
     device = throttle.device_key(key, device_cookie)
     attempt = await take_attempt(shared, key, address, device)
     if isinstance(attempt, Refusal):
-        record = audit.pending("sign-in", "locked", key, address)
-        return Outcome("locked", locked_message=attempt.message, record=record)
+        alongside.append(audit.pending("sign-in", "locked", key, address))
+        return Outcome("locked", locked_message=attempt.message)
 
     async with attempt.checking():
         who = await accounts.authenticate(shared.engine, shared.passwords, raw_username, password)
-    record = audit.pending("sign-in", "success" if who else "failure", key, address)
+    alongside.append(audit.pending("sign-in", "success" if who else "failure", key, address))
     if who is None:
         await attempt.failed()
-        return Outcome("failure", record=record)
+        return Outcome("failure")
     await attempt.succeeded(*([key] if device else []))
     device_cookie = throttle.new_device_cookie(key)
-    return Outcome("success", who, device_cookie=device_cookie, record=record)
+    return Outcome("success", who, device_cookie=device_cookie)
 
 
 async def _apply_unlock(shared: Shared, username: str, counter: str) -> bool:

@@ -13,12 +13,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from portal import htmx
 from portal.middleware.headers import security_headers
-from portal.web import csrf
+from portal.web import csrf, htmx
 from portal.web.templating import render
 
-log = logging.getLogger("portal.errors")
+log = logging.getLogger("portal.middleware.errors")
 
 MESSAGES = {
     400: ("Bad request", "The portal could not understand that request."),

@@ -9,9 +9,8 @@ from urllib.parse import quote, urlsplit
 from starlette.requests import Request
 from starlette.responses import Response
 
-from portal import htmx
-from portal.auth import sessions
 from portal.domain.accounts import Account, load_account
+from portal.web import htmx, sessions
 from portal.web.shared import shared_of
 
 USER_KEY = "uid"

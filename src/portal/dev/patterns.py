@@ -1,42 +1,29 @@
-"""The pattern gallery at `/-/patterns`: every page and fragment in every state (dev and demo only).
-
-Each state is a real template rendered with an example context, through the same `Templates`
-calls the app makes, so the gallery cannot drift from the pages; CI renders all of it.
+"""The pattern gallery's states: every page and fragment in every state, as a real template with
+an example context (`portal.dev.gallery` renders them), so the gallery cannot drift from the
+pages; CI renders all of it. A template without a state fails a test.
 """
 
 from __future__ import annotations
 
-import itertools
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from markupsafe import Markup
-from starlette.exceptions import HTTPException
-from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
-from starlette.routing import Route
-
-from portal.auth import recovery
 from portal.base.settings import Settings
 from portal.domain import emails
 from portal.domain.accounts import Account
 from portal.domain.mail import Email
 from portal.domain.mailsink import ReceivedMail
-from portal.errors import MESSAGES
 from portal.flows.newpassword import check_new_password
 from portal.flows.password import routes as password_routes
-from portal.flows.password import service as changes
+from portal.flows.password import service as password_service
+from portal.flows.reset import routes as reset_routes
 from portal.flows.reset.service import describe_seconds
-from portal.flows.signin import routes as auth_routes
-from portal.middleware.headers import CONTENT_SECURITY_POLICY
+from portal.flows.signin import routes as signin_routes
+from portal.middleware.errors import MESSAGES
 from portal.security.policy import strength
 from portal.security.throttle import Refusal
 from portal.tabs.tab import TAB_FRAGMENT
-from portal.web import csrf
-from portal.web.shared import shared_of
-from portal.web.templating import Templates
 
 # Where a state's markup sits on its page: "page" is a whole page as the app serves it; the
 # others wrap a fragment or partial in what surrounds it in the app, so that it is styled.
@@ -121,7 +108,7 @@ def _received(email: Email) -> ReceivedMail:
 
 
 LOCKED = Refusal(wait_seconds=14 * 60).message
-ALL_EMPTY = {"current_password": changes.NO_CURRENT, **_refused("", "")}
+ALL_EMPTY = {"current_password": password_service.NO_CURRENT, **_refused("", "")}
 SHORT = _refused("sprock", "sprockets")
 INBOX = [_received(emails.reset_link(EXAMPLE.email or "", **RESET_EMAIL))]
 USER = EXAMPLE.username
@@ -206,31 +193,31 @@ REGISTRY: list[Pattern] = [
         "login-invalid",
         "Invalid credentials",
         "One generic error.",
-        error=auth_routes.INVALID,
+        error=signin_routes.INVALID,
         username=USER,
     ),
     login("login-locked", "Locked", "Answered with 429.", error=LOCKED, username=USER),
     login(
-        "login-expired-form", "Expired form", "Answered with 403.", error=auth_routes.EXPIRED_FORM
+        "login-expired-form", "Expired form", "Answered with 403.", error=signin_routes.EXPIRED_FORM
     ),
     login(
         "login-idle",
         "Signed out while idle",
         "/login?reason=idle&next=…",
-        notice=auth_routes.IDLE_NOTICE,
+        notice=signin_routes.IDLE_NOTICE,
         next="/settings",
     ),
     login(
         "login-password-changed",
         "Reset done",
         "Where a reset lands.",
-        notice=recovery.CHANGED_MESSAGE,
+        notice=reset_routes.CHANGED_MESSAGE,
     ),
     login(
         "login-form-invalid",
         "Form fragment: invalid credentials",
         blocks=("form",),
-        error=auth_routes.INVALID,
+        error=signin_routes.INVALID,
         username=USER,
     ),
     login(
@@ -238,7 +225,7 @@ REGISTRY: list[Pattern] = [
     ),
     forgot("forgot", "Empty"),
     forgot("forgot-prefilled", "Username carried over", "From the sign-in page.", username=USER),
-    forgot("forgot-empty-username", "Empty username", error=recovery.NO_USERNAME),
+    forgot("forgot-empty-username", "Empty username", error=reset_routes.NO_USERNAME),
     forgot(
         "forgot-sent",
         "Sent",
@@ -265,13 +252,13 @@ REGISTRY: list[Pattern] = [
     settings(
         "settings-wrong-current",
         "Change Password: wrong current password",
-        errors={"current_password": changes.WRONG_CURRENT},
+        errors={"current_password": password_service.WRONG_CURRENT},
     ),
     settings("settings-locked", "Change Password: locked", errors={"current_password": LOCKED}),
     settings(
         "settings-same-password",
         "Change Password: same as current",
-        errors={"new_password": changes.SAME_AS_CURRENT},
+        errors={"new_password": password_service.SAME_AS_CURRENT},
     ),
     settings("settings-policy", "Change Password: too short, not confirmed", errors=SHORT),
     settings(
@@ -328,94 +315,3 @@ REGISTRY: list[Pattern] = [
 PATTERNS = {pattern.name: pattern for pattern in REGISTRY}
 if len(PATTERNS) != len(REGISTRY):
     raise ValueError("two patterns share a name")
-
-
-def enabled(settings: Settings) -> bool:
-    """The gallery is for designers and the demo: never mounted in production."""
-    return settings.demo or settings.reload_templates
-
-
-def _frameable(policy: str) -> str:
-    """The site's policy, except that pages of this origin may frame these ones."""
-    kept = [part for part in policy.split("; ") if not part.startswith("frame-ancestors ")]
-    return "; ".join([*kept, "frame-ancestors 'self'"])
-
-
-# The security middleware only sets headers a response lacks, so these win.
-HEADERS = {
-    "Content-Security-Policy": _frameable(CONTENT_SECURITY_POLICY),
-    "X-Frame-Options": "SAMEORIGIN",
-}
-_HTML_TAG = re.compile(r"<html\b", re.IGNORECASE)
-
-
-def _example_request(request: Request, *, account: Account | None, htmx: bool) -> Request:
-    """`request` as the templates' context processor should see it for an example.
-
-    Its session is a throwaway dict holding a fake CSRF token, so rendering never starts or
-    touches the visitor's real session; `account` stands in for a signed-in extension.
-    """
-    headers = [(key, value) for key, value in request.scope["headers"] if key != b"hx-request"]
-    if htmx:
-        headers.append((b"hx-request", b"true"))
-    scope = {
-        **request.scope,
-        "headers": headers,
-        "session": {csrf.SESSION_KEY: EXAMPLE_CSRF_TOKEN},
-        "state": {**request.scope.get("state", {}), "account": account},
-    }
-    return Request(scope)
-
-
-def render_pattern(request: Request, pattern: Pattern, theme: str | None = None) -> str:
-    """The HTML of one state, as a page; `theme` pins data-theme on <html>."""
-    templates = shared_of(request).templates
-    assert isinstance(templates, Templates)
-    example = _example_request(
-        request, account=EXAMPLE if pattern.signed_in else None, htmx=bool(pattern.blocks)
-    )
-    email: Email | None = None
-    if pattern.template.startswith("email/"):
-        stem, _, kind = pattern.template.removeprefix("email/").partition(".")
-        email = EMAILS[stem](EXAMPLE.email, **pattern.context)
-        content = email.html if kind == "html" else ""  # the text goes in <pre>, escaped
-    elif pattern.blocks:
-        context = dict(pattern.context)
-        content = templates.render_fragment(example, pattern.template, context, pattern.blocks)
-    else:
-        response = templates.TemplateResponse(example, pattern.template, dict(pattern.context))
-        content = bytes(response.body).decode()
-    if pattern.frame != "page":
-        # Markup: the fragment came out of our own autoescaping templates.
-        context = {"pattern": pattern, "fragment": Markup(content), "email": email}  # noqa: S704
-        page = templates.TemplateResponse(example, "patterns_frame.html", context)
-        content = bytes(page.body).decode()
-    return _HTML_TAG.sub(f'<html data-theme="{theme}"', content, count=1) if theme else content
-
-
-async def index(request: Request) -> Response:
-    """Every state, each at phone and desktop widths in both themes."""
-    templates = shared_of(request).templates
-    assert isinstance(templates, Templates)
-    groups = [
-        (group, list(patterns))
-        for group, patterns in itertools.groupby(REGISTRY, key=lambda pattern: pattern.group)
-    ]
-    context = {"groups": groups, "themes": THEMES}
-    example = _example_request(request, account=None, htmx=False)
-    page = templates.TemplateResponse(example, "patterns.html", context)
-    return HTMLResponse(bytes(page.body).decode(), headers=HEADERS)
-
-
-async def pattern_page(request: Request) -> Response:
-    """One state alone; `?theme=dark|light` pins the theme, anything else follows the system."""
-    pattern = PATTERNS.get(request.path_params["name"])
-    if pattern is None:
-        raise HTTPException(404)
-    theme = request.query_params.get("theme")
-    return HTMLResponse(
-        render_pattern(request, pattern, theme if theme in THEMES else None), headers=HEADERS
-    )
-
-
-routes = [Route("/-/patterns", index), Route("/-/patterns/{name}", pattern_page)]

@@ -9,10 +9,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from portal import htmx
-from portal.auth import sessions
 from portal.flows.reset.service import complete_reset, describe_seconds, find_reset, request_reset
-from portal.web import csrf
+from portal.web import csrf, htmx, sessions
 from portal.web.addresses import client_address
 from portal.web.shared import Shared, shared_of
 from portal.web.templating import render
