@@ -30,7 +30,7 @@ from portal.security.lockout import (
     Taken,
 )
 from tests.conftest import PASSWORD, REDIS_URL, Account, Auth, csrf_from
-from tests.test_ratelimit import LOCKED, fail, new_client
+from tests.test_throttle import LOCKED, fail, new_client
 
 WINDOW = 3  # seconds: the policy shrunk so a test can outwait it
 CEILING = 20  # failures per address: shrunk so a burst can pass it

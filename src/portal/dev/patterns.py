@@ -23,6 +23,7 @@ from portal.flows.signin import routes as signin_routes
 from portal.middleware.errors import MESSAGES
 from portal.security.policy import strength
 from portal.security.throttle import Refusal
+from portal.tabs import TABS
 from portal.tabs.tab import TAB_FRAGMENT
 
 # Where a state's markup sits on its page: "page" is a whole page as the app serves it; the
@@ -312,6 +313,35 @@ REGISTRY: list[Pattern] = [
     ),
     changed_email_html("email-changed-html", "Password changed: HTML", how="with a reset link"),
 ]
+
+
+def _tab_states(shown: set[str]) -> list[Pattern]:
+    """A page and a tab fragment for every registered tab whose template has no states above, so
+    that a new tab shows here (and is rendered by the tests) with no entry in this file."""
+    made = []
+    for tab in TABS:
+        if tab.template in shown:
+            continue
+        state = _states(
+            f"{tab.label} tab",
+            tab.template,
+            {"active": tab.name},
+            signed_in=True,
+            fragment_frame="main",
+        )
+        made.append(state(tab.name, tab.label))
+        made.append(
+            state(
+                f"{tab.name}-tab-fragment",
+                "Tab fragment",
+                "The tab bar comes out of band.",
+                blocks=TAB,
+            )
+        )
+    return made
+
+
+REGISTRY += _tab_states({pattern.template for pattern in REGISTRY})
 PATTERNS = {pattern.name: pattern for pattern in REGISTRY}
 if len(PATTERNS) != len(REGISTRY):
     raise ValueError("two patterns share a name")
