@@ -57,7 +57,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=lambda item: browser_dir in Path(str(item.path)).parents)
 
 
-# --- services -------------------------------------------------------------------------------
+# --- storage --------------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="session")
@@ -164,11 +164,11 @@ def client(app: Starlette) -> Iterator[TestClient]:
 
 
 def run(client: TestClient, work: Callable[[Shared], Awaitable[T]]) -> T:
-    """Run async `work` on the app's own event loop, with its services."""
-    services: Shared = client.app.state.shared  # type: ignore[attr-defined]
+    """Run async `work` on the app's own event loop, with what the app shares."""
+    shared: Shared = client.app.state.shared  # type: ignore[attr-defined]
 
     async def go() -> T:
-        return await work(services)
+        return await work(shared)
 
     return client.portal.call(go)
 
@@ -190,12 +190,12 @@ def make_account_in(
     """Create a tenant (once) and an extension in it, in `client`'s app; returns its credentials."""
     code = username.split("-", 1)[1]
 
-    async def work(services: Shared) -> Account:
-        async with services.db() as session:
+    async def work(shared: Shared) -> Account:
+        async with shared.db() as session:
             with contextlib.suppress(accounts.AccountError):  # made by an earlier call
                 await accounts.create_tenant(session, code, code.title())
             ext, _ = await accounts.create_extension(
-                session, services.passwords, username, name, email=email, password=password
+                session, shared.passwords, username, name, email=email, password=password
             )
             assert ext.id is not None
             return Account(username, password, ext.id)

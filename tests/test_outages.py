@@ -280,9 +280,9 @@ def test_after_a_redis_restart_every_request_succeeds(
         create_app(settings), follow_redirects=False, raise_server_exceptions=False
     ) as client:
 
-        async def fill_the_pool(services: Shared) -> None:
-            assert services.redis is not None
-            await asyncio.gather(*(services.redis.ping() for _ in range(10)))
+        async def fill_the_pool(shared: Shared) -> None:
+            assert shared.redis is not None
+            await asyncio.gather(*(shared.redis.ping() for _ in range(10)))
 
         run(client, fill_the_pool)
         own_redis.stop()
@@ -303,9 +303,9 @@ def test_after_postgresql_drops_every_connection_every_request_succeeds(
         make_account_in(client)
         Auth(client).login()
 
-        async def fill_the_pool(services: Shared) -> None:
+        async def fill_the_pool(shared: Shared) -> None:
             async def one() -> None:
-                async with services.engine.connect() as conn:
+                async with shared.engine.connect() as conn:
                     await conn.execute(text("SELECT pg_sleep(0.05)"))
 
             await asyncio.gather(*(one() for _ in range(db.POOL_SIZE)))

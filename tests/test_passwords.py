@@ -118,8 +118,8 @@ def test_old_parameters_are_rehashed_at_sign_in_without_signing_anyone_out(
     weak = Passwords(memory_kib=8192, time_cost=1)
     account = make_account()
 
-    async def weaken(services: Any) -> str:
-        async with services.db() as session:
+    async def weaken(shared: Any) -> str:
+        async with shared.db() as session:
             ext = (await session.exec(select(Extension))).one()
             ext.password_hash = await weak.hash(account.password)
             session.add(ext)
@@ -133,8 +133,8 @@ def test_old_parameters_are_rehashed_at_sign_in_without_signing_anyone_out(
         assert other.get("/phone").status_code == 200
         auth.login()  # this sign-in upgrades the hash
 
-        async def read(services: Any) -> tuple[str, str]:
-            async with services.db() as session:
+        async def read(shared: Any) -> tuple[str, str]:
+            async with shared.db() as session:
                 ext = (await session.exec(select(Extension))).one()
                 return ext.password_hash, accounts.credential_stamp(ext)
 

@@ -70,8 +70,8 @@ def set_new_password(
 
 
 def outbox(client: TestClient) -> list[OutboxMessage]:
-    async def read(services: Any) -> list[OutboxMessage]:
-        async with services.db() as session:
+    async def read(shared: Any) -> list[OutboxMessage]:
+        async with shared.db() as session:
             return list((await session.exec(select(OutboxMessage))).all())
 
     return run(client, read)
@@ -238,9 +238,9 @@ def test_any_password_change_voids_outstanding_links(
     ask_for_link(client)
     path = link_from(smtp_sink.wait_for(1)[0])
 
-    async def admin_reset(services: Any) -> None:
-        async with services.db() as session:
-            await accounts.set_password(session, services.passwords, account.username, NEW)
+    async def admin_reset(shared: Any) -> None:
+        async with shared.db() as session:
+            await accounts.set_password(session, shared.passwords, account.username, NEW)
 
     run(client, admin_reset)
     assert client.get(path).status_code == 410
