@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 CHECKED := src tests alembic bench
 
-.PHONY: run test lint typecheck pytest chromium node-deps vendor bench bench-deps clean
+.PHONY: run test lint typecheck pytest chromium sip-server node-deps vendor bench bench-deps clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,11 +16,11 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 ## run: migrate, seed the demo tenant if the database is empty, serve on http://127.0.0.1:8000
-run: $(STAMP)
+run: $(STAMP) sip-server
 	$(BIN)/portal demo
 
 ## test: lint, type-check and the whole suite (SQLite, PostgreSQL + Redis, real Chromium)
-test: lint typecheck chromium pytest
+test: lint typecheck chromium sip-server pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check $(CHECKED)
@@ -40,6 +40,26 @@ chromium:
 			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 		else \
 			echo "WARNING: /usr/bin/chromium is missing and this is not root: browser tests will skip (install the chromium package)"; \
+		fi; \
+	fi
+
+# The softphone's SIP server (Kamailio) and TURN relay (coturn), for the demo and the phone
+# tests; install them when missing and we may. The demo and the tests run their own instances
+# with deploy/kamailio and deploy/coturn, so the packages' own services must not run: without
+# systemd their init scripts are off by default (RUN_KAMAILIO, TURNSERVER_ENABLED), but the
+# systemd units are enabled on install, so switch those off where systemd runs.
+SIP_PACKAGES := kamailio kamailio-websocket-modules kamailio-autheph-modules coturn
+SIP_MODULES := /usr/lib/*/kamailio/modules/websocket.so /usr/lib/*/kamailio/modules/auth_ephemeral.so
+
+sip-server:
+	@if [ ! -x /usr/sbin/kamailio ] || [ ! -x /usr/bin/turnserver ] \
+			|| ! ls $(SIP_MODULES) >/dev/null 2>&1; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "installing Debian's Kamailio and coturn for the softphone"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SIP_PACKAGES) >/dev/null; \
+			if [ -d /run/systemd/system ]; then systemctl disable --now kamailio coturn >/dev/null 2>&1 || true; fi; \
+		else \
+			echo "WARNING: Kamailio or coturn is missing and this is not root: the phone tests will skip and the demo has no phone system (apt-get install $(SIP_PACKAGES))"; \
 		fi; \
 	fi
 
