@@ -155,3 +155,12 @@ def test_no_phone_system_no_credentials(auth: Auth, account: object) -> None:
     response = auth.client.get("/phone/credentials")
     assert response.status_code == 404
     assert "password" not in response.text
+
+
+def test_pages_may_connect_to_the_sip_server_and_nowhere_else(phone_client: TestClient) -> None:
+    Auth(phone_client).login()
+    policy = phone_client.get("/phone").headers["Content-Security-Policy"]
+    directives = dict(part.split(" ", 1) for part in policy.split("; "))
+
+    assert directives["connect-src"] == "'self' wss://sip.example.com:8443"
+    assert directives["script-src"] == "'self'"

@@ -99,7 +99,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
 
     middleware = [
         Middleware(AccessLogMiddleware),
-        Middleware(SecurityHeadersMiddleware, https=settings.https),
+        Middleware(SecurityHeadersMiddleware, https=settings.https, connect=settings.sip_origins),
         Middleware(errors.ErrorPageMiddleware),
         Middleware(BodySizeLimitMiddleware),
         Middleware(

@@ -80,6 +80,14 @@ class Settings:
         return urlsplit(self.base_url).scheme == "https"
 
     @property
+    def sip_origins(self) -> tuple[str, ...]:
+        """The SIP server's WebSocket origin, which the pages' CSP lets them connect to."""
+        if self.sip_ws_url is None:
+            return ()
+        parts = urlsplit(self.sip_ws_url)
+        return (f"{parts.scheme}://{parts.netloc}",)
+
+    @property
     def session_refresh_seconds(self) -> float:
         """How stale a session's expiry may get before a request slides it (one write a minute)."""
         return min(60.0, self.session_idle_seconds / 10)
