@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 from collections.abc import Iterator
 from dataclasses import replace
 
@@ -164,3 +165,19 @@ def test_pages_may_connect_to_the_sip_server_and_nowhere_else(phone_client: Test
 
     assert directives["connect-src"] == "'self' wss://sip.example.com:8443"
     assert directives["script-src"] == "'self'"
+
+
+def test_signed_in_pages_load_the_softphone_and_the_login_page_does_not(
+    phone_client: TestClient,
+) -> None:
+    login = phone_client.get("/login").text
+    Auth(phone_client).login()
+    pages = [phone_client.get(path).text for path in ("/phone", "/settings")]
+
+    assert "jssip" not in login and "phone." not in login
+    for page in pages:
+        assert re.search(r'<script src="/static/vendor/jssip\.min\.[0-9a-f]{12}\.js" defer>', page)
+        assert re.search(r'<script src="/static/js/phone\.[0-9a-f]{12}\.js" defer>', page)
+        assert 'data-state="connecting"' in page and "data-phone-live" in page
+        assert "Connecting…" in page
+        assert SECRET not in page and "password" not in page.split("data-phone")[1]
