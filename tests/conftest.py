@@ -29,6 +29,7 @@ from portal.app import create_app
 from portal.auth.passwords import Passwords, Verdict
 from portal.services import Clock, Services
 from portal.settings import Settings
+from tests.netns import netns, netns_browser, netns_portal, sip  # noqa: F401 - phone tests
 from tests.smtp import smtp_sink  # noqa: F401 - a fixture for every test module
 
 T = TypeVar("T")
