@@ -414,7 +414,8 @@
     if (code === 486 || code === 600 || e.cause === causes.BUSY) return "busy";
     if (code === 603 || code === 403 || e.cause === causes.REJECTED) return "declined";
     if (code === 404 || code === 604 || code === 484 || e.cause === causes.NOT_FOUND || e.cause === causes.ADDRESS_INCOMPLETE) return "not-found";
-    if (code === 408 || e.cause === causes.NO_ANSWER) return "no-answer";
+    // A call that rang out: Kamailio says "480 No Answer", others 408.
+    if (code === 408 || e.cause === causes.NO_ANSWER || (code === 480 && /no answer/i.test(e.message.reason_phrase || ""))) return "no-answer";
     return "unavailable";
   }
 

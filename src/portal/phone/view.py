@@ -42,7 +42,7 @@ FAILURES = {
     "busy": "{party} is busy.",
     "no-answer": "{party} did not answer.",
     "declined": "{party} declined the call.",
-    "not-found": "{party} is not a number here. Check it and call again.",
+    "not-found": "{party} was not found: check the number, or call again when they are online.",
     "unavailable": "{party} cannot be reached just now. Try again later.",
     "invalid": "Type a number to call: digits, * and # only.",
 }
