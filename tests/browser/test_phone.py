@@ -19,8 +19,19 @@ from typing import Any
 
 import pytest
 
+from portal import patterns
+from portal.phone.credentials import ephemeral_credentials
 from portal.phone.sipserver import SipServer
-from tests.browser.conftest import IN_CI, PASSWORD, Pages, Server
+from tests.browser.conftest import (
+    DESKTOP,
+    IN_CI,
+    PASSWORD,
+    PHONE,
+    Pages,
+    Server,
+    axe_violations,
+    sign_in,
+)
 
 try:
     from playwright.sync_api import Page, expect
@@ -234,3 +245,266 @@ def test_two_browsers_call_each_other(phones: Callable[..., Phone]) -> None:
     ada.button("Hang up").click()
     ada.expect_status("^Ready$")
     grace.expect_status("^Ready$")
+
+
+def test_failed_calls_say_why(phones: Callable[..., Phone]) -> None:
+    ada = phones("201-wickedsprockets")
+    grace = phones("202-wickedsprockets")
+    joan = phones("203-wickedsprockets")
+    message = ada.page.locator("#phone").get_by_role("alert")
+
+    # Declined, with the button and with Esc.
+    ada.dial("202")
+    dialog = grace.page.get_by_role("dialog")
+    expect(dialog).to_be_visible()
+    dialog.get_by_role("button", name="Decline").click()
+    expect(message).to_have_text("202 declined the call.")
+    ada.expect_status("^Ready$")
+    grace.expect_status("^Ready$")
+    ada.dial("202")
+    expect(dialog).to_be_visible()
+    grace.page.keyboard.press("Escape")
+    expect(dialog).to_be_hidden()
+    expect(message).to_have_text("202 declined the call.")
+
+    # No answer: Kamailio gives up after RING_MS; the callee's dialog goes away too.
+    ada.dial("202")
+    expect(dialog).to_be_visible()
+    expect(message).to_have_text("202 did not answer.", timeout=RING_MS + 5000)
+    expect(dialog).to_be_hidden()
+    grace.expect_status("^Ready$")
+
+    # Busy: 202 is in a call with 201; 203's call is refused by 202's phone with 486.
+    call_connected(ada, grace, "202")
+    joan.dial("202")
+    expect(joan.page.locator("#phone").get_by_role("alert")).to_have_text("202 is busy.")
+    joan.expect_status("^Ready$")
+    ada.expect_status("^In call with 202$")  # the call in progress is untouched
+    ada.button("Hang up").click()
+    grace.expect_status("^Ready$")
+
+    # A number nobody has.
+    ada.dial("299")
+    expect(message).to_have_text(re.compile(r"^299 was not found"))
+    # What the field refuses never leaves the page.
+    ada.dial("202-othertenant")
+    expect(message).to_have_text(re.compile(r"^Type a number to call"))
+    ada.expect_status("^Ready$")
+
+    # Call with an empty field fills in the last number dialled; Enter dials it.
+    ada.page.get_by_label("Number").fill("")
+    ada.button("Call").click()
+    expect(ada.page.get_by_label("Number")).to_have_value("299")
+
+
+def test_a_number_reaches_the_callers_own_tenant_only(phones: Callable[..., Phone]) -> None:
+    ours = phones("202-wickedsprockets")
+    theirs_202 = phones("202-othertenant")
+    theirs_201 = phones("201-othertenant")
+
+    call_connected(theirs_201, theirs_202, "202")
+    expect(ours.page.get_by_role("dialog")).to_be_hidden()
+    ours.expect_status("^Ready$")
+    theirs_201.button("Hang up").click()
+    theirs_202.expect_status("^Ready$")
+
+
+def test_digits_typed_anywhere_on_the_tab_go_to_the_number(phones: Callable[..., Phone]) -> None:
+    ada = phones("201-wickedsprockets")
+    grace = phones("202-wickedsprockets")
+
+    ada.page.locator("h1").click()  # focus nowhere in particular
+    ada.page.keyboard.type("202")
+    expect(ada.page.get_by_label("Number")).to_have_value("202")
+    expect(ada.page.get_by_label("Number")).to_be_focused()
+    ada.page.keyboard.press("Enter")
+    expect(grace.page.get_by_role("dialog")).to_be_visible()
+    ada.button("Hang up").click()
+    expect(grace.page.get_by_role("dialog")).to_be_hidden()
+    ada.expect_status("^Ready$")
+
+
+def test_sign_out_during_a_call_ends_it_and_unregisters(phones: Callable[..., Phone]) -> None:
+    ada = phones("201-wickedsprockets")
+    grace = phones("202-wickedsprockets")
+
+    call_connected(ada, grace, "202")
+    ada.page.get_by_role("button", name="Sign out").click()
+    ada.page.wait_for_url(re.compile(r"/login$"))
+    grace.expect_status("^Ready$")
+    # 201 is no longer registered: calling it finds nobody.
+    grace.dial("201")
+    expect(grace.page.locator("#phone").get_by_role("alert")).to_have_text(
+        re.compile(r"^201 was not found")
+    )
+
+
+def test_one_phone_per_browser_and_use_here_moves_it(phones: Callable[..., Phone]) -> None:
+    ada = phones("201-wickedsprockets")
+    first = phones("202-wickedsprockets")
+    second = phones("202-wickedsprockets", context=first.page.context, ready=False)
+    second.expect_status("^Disconnected: The phone is open in another tab")
+    expect(second.button("Use here")).to_be_visible()
+
+    # A call rings in the tab holding the phone, and only there.
+    ada.dial("202")
+    expect(first.page.get_by_role("dialog")).to_be_visible()
+    time.sleep(1)
+    expect(second.page.get_by_role("dialog")).to_be_hidden()
+    first.page.get_by_role("dialog").get_by_role("button", name="Decline").click()
+    ada.expect_status("^Ready$")
+
+    # Use here moves it.
+    second.button("Use here").click()
+    second.expect_status("^Ready$")
+    first.expect_status("^Disconnected: The phone is open in another tab")
+    ada.dial("202")
+    expect(second.page.get_by_role("dialog")).to_be_visible()
+    expect(first.page.get_by_role("dialog")).to_be_hidden()
+    second.page.get_by_role("dialog").get_by_role("button", name="Decline").click()
+    ada.expect_status("^Ready$")
+
+    # Closing the tab that holds it hands it to the other.
+    second.page.close()
+    first.expect_status("^Ready$")
+    ada.dial("202")
+    expect(first.page.get_by_role("dialog")).to_be_visible()
+    ada.button("Hang up").click()
+    expect(first.page.get_by_role("dialog")).to_be_hidden()
+
+
+def test_a_call_through_the_turn_relay(phones: Callable[..., Phone]) -> None:
+    ada = phones("201-wickedsprockets", relay=True)
+    grace = phones("202-wickedsprockets", relay=True)
+
+    call_connected(ada, grace, "202")
+    for phone in (ada, grace):
+        flow = phone.flowing()
+        assert flow["sent"] > 1000 and flow["received"] > 1000, (phone.extension, flow)
+        assert phone.stats()["local"] == "relay"
+    ada.button("Hang up").click()
+    grace.expect_status("^Ready$")
+
+
+@pytest.mark.parametrize(
+    ("case", "forge"),
+    [
+        (
+            "a wrong secret",
+            lambda secret, user, now: ephemeral_credentials("x" * 32, user, now, 600),
+        ),
+        (
+            "another extension's credential",
+            lambda secret, user, now: ephemeral_credentials(
+                secret, "202-wickedsprockets", now, 600
+            ),
+        ),
+        (
+            "an expired credential",
+            lambda secret, user, now: ephemeral_credentials(secret, user, now - 700, 600),
+        ),
+    ],
+)
+def test_refused_credentials_show_disconnected_with_the_reason(
+    phones: Callable[..., Phone],
+    kamailio: SipServer,
+    sip_secret: str,
+    case: str,
+    forge: Callable[..., Any],
+) -> None:
+    ada = phones("201-wickedsprockets", ready=False)
+    ada.page.close()
+    context = ada.page.context
+
+    def forged(route: Any) -> None:
+        bad = forge(sip_secret, "201-wickedsprockets", time.time())
+        config = {
+            "ws_url": kamailio.ws_url,
+            "domain": kamailio.domain,
+            "uri": f"sip:201-wickedsprockets@{kamailio.domain}",
+            "display_name": "Extension 201",
+            "number": "201",
+            "tenant": "wickedsprockets",
+            "authorization_user": bad.username,
+            "password": bad.password,
+            "expires": bad.expires,
+            "ttl": 600,
+            "ice_servers": [],
+        }
+        route.fulfill(json=config, headers={"Cache-Control": "no-store"})
+
+    context.route("**/phone/credentials", forged)
+    page = context.new_page()
+    page.goto("/phone")
+    phone = Phone(page, "201-wickedsprockets")
+    phone.expect_status("^Disconnected: The phone system refused to sign in this extension")
+    expect(phone.button("Reconnect")).to_be_visible()
+
+    # With the real credentials again, Reconnect brings it back.
+    context.unroute("**/phone/credentials")
+    phone.button("Reconnect").click()
+    phone.expect_status("^Ready$")
+
+
+def test_the_login_page_loads_no_sip_client(phones: Callable[..., Phone], portal: Server) -> None:
+    ada = phones("201-wickedsprockets")
+    ada.page.get_by_role("button", name="Sign out").click()
+    ada.page.wait_for_url(re.compile(r"/login$"))
+    assert ada.page.evaluate("typeof JsSIP") == "undefined"
+    assert ada.page.locator("script[src*='jssip'], script[src*='phone']").count() == 0
+
+
+# --- without a SIP server ----------------------------------------------------------------------
+
+
+def test_without_a_phone_system_the_tab_says_so(page: Page, server: Server) -> None:
+    sign_in(page, server)
+    page.wait_for_url(re.compile(r"/phone$"))
+    status = page.locator("#phone").get_by_role("status")
+    expect(status).to_have_text("Disconnected: No phone system is configured for this portal.")
+    expect(page.get_by_role("button", name="Reconnect")).to_be_hidden()
+    expect(page.get_by_label("Number")).to_be_hidden()
+    assert page.evaluate("typeof JsSIP") == "undefined"
+    # On the other tabs there is nothing of it.
+    page.get_by_role("link", name="Settings").click()
+    expect(page.get_by_role("heading", name="Change Password")).to_be_visible()
+    expect(status).to_be_hidden()
+
+
+PHONE_STATES = [
+    pattern.name
+    for pattern in patterns.REGISTRY
+    if not pattern.blocks
+    and (pattern.template == "phone.html" or pattern.name.startswith("settings-in"))
+]
+
+
+@pytest.fixture(scope="module")
+def gallery(start_server: Callable[..., Server]) -> Iterator[Server]:
+    server = start_server(extra_env={"PORTAL_RELOAD_TEMPLATES": "true"})
+    yield server
+    server.stop()
+
+
+@pytest.mark.parametrize(("size", "viewport"), [("desktop", DESKTOP), ("375px", PHONE)])
+@pytest.mark.parametrize("theme", patterns.THEMES)
+def test_every_phone_state_is_axe_clean(
+    pages: Pages,
+    gallery: Server,
+    axe_source: str,
+    theme: str,
+    size: str,
+    viewport: dict[str, int],
+) -> None:
+    page = pages.new_page(viewport=viewport, server=gallery)
+    found = {}
+    for name in PHONE_STATES:
+        page.goto(f"/-/patterns/{name}?theme={theme}")
+        expect(page.locator("#phone")).to_be_attached()
+        if violations := axe_violations(page, axe_source):
+            found[name] = violations
+    report = "\n".join(
+        f"{name}:\n" + "\n".join(f"  - {v}" for v in violations)
+        for name, violations in found.items()
+    )
+    assert not found, f"axe-core found WCAG violations ({theme}, {size}):\n{report}"
