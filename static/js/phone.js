@@ -393,19 +393,19 @@
       // Keys pressed at the other end (SIP INFO): kept on the call panel for whoever needs them.
       if (e.originator === "remote") root.dataset.dtmfReceived = (root.dataset.dtmfReceived || "") + e.dtmf.tone;
     });
-    call.on("getusermediafailed", function (e) {
-      var name = e && e.name ? e.name : "";
-      microphoneProblem = name === "NotFoundError" || name === "OverconstrainedError" ? "no-microphone" : "microphone";
-    });
+    // JsSIP reports the failure first, then the browser's reason.
+    call.on("getusermediafailed", function (e) { mediaError = e && e.name ? e.name : ""; });
     call.on("ended", function () { finished(call); });
     call.on("failed", function (e) {
-      var failure = outgoing ? failureOf(e) : null;
+      if (e.cause === JsSIP.C.causes.USER_DENIED_MEDIA_ACCESS) microphoneProblem = true;
+      var failure = outgoing && !microphoneProblem ? failureOf(e) : null;
       finished(call);
       if (failure) say(failure, party);
     });
   }
 
-  var microphoneProblem = null;
+  var microphoneProblem = false;
+  var mediaError = "";
 
   function failureOf(e) {
     var code = e.message && e.message.status_code;
@@ -434,9 +434,12 @@
     delete root.dataset.dtmfReceived;
     set({ muted: false, held: false, remoteHeld: false, keypad: false, party: "" });
     if (microphoneProblem) {
-      var reason = microphoneProblem;
-      microphoneProblem = null;
-      stop().then(function () { disconnect(reason); });
+      microphoneProblem = false;
+      stop().then(function () {
+        var missing = mediaError === "NotFoundError" || mediaError === "OverconstrainedError";
+        mediaError = "";
+        disconnect(missing ? "no-microphone" : "microphone");
+      });
       return;
     }
     if (stopping) return;
@@ -688,6 +691,13 @@
       stop().then(function () { channel.postMessage({ type: "stopped" }); });
     });
   }
+
+  // Leaving the page mid-call ends the call: the browser asks first.
+  window.addEventListener("beforeunload", function (event) {
+    if (!session || stopping) return;
+    event.preventDefault();
+    event.returnValue = "";
+  });
 
   // Closing or reloading the tab: unregister as it goes, and hang up so the other side knows.
   window.addEventListener("pagehide", function () {

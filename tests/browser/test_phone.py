@@ -147,13 +147,21 @@ def phones(
     opened = Pages(netns_browser, portal)
 
     def open_phone(
-        extension: str, *, relay: bool = False, context: Any = None, ready: bool = True
+        extension: str,
+        *,
+        relay: bool = False,
+        context: Any = None,
+        ready: bool = True,
+        server: Server | None = None,
+        init: str = "",
     ) -> Phone:
         if context is None:
-            page = opened.new_page()
+            page = opened.new_page(server=server or portal)
             page.context.add_init_script(TRACK_CONNECTIONS)
             if relay:
                 page.context.add_init_script("window.__relayOnly = true")
+            if init:
+                page.context.add_init_script(init)
             page.goto("/login")
             page.get_by_label("Username").fill(extension)
             page.get_by_label("Password").fill(PASSWORD)
@@ -168,6 +176,7 @@ def phones(
             phone.expect_status("^Ready")
         return phone
 
+    open_phone.pages = opened  # type: ignore[attr-defined]
     yield open_phone
     call = getattr(request.node, "report_call", None)
     opened.close()
@@ -508,3 +517,118 @@ def test_every_phone_state_is_axe_clean(
         for name, violations in found.items()
     )
     assert not found, f"axe-core found WCAG violations ({theme}, {size}):\n{report}"
+
+
+def test_an_unreachable_phone_system_shows_disconnected(
+    phones: Callable[..., Phone], netns_portal: Callable[..., Server], netns: Any, sip_secret: str
+) -> None:
+    nobody = f"ws://127.0.0.1:{netns.port()}"  # nothing listens there
+    env = {
+        "PORTAL_SIP_WS_URL": nobody,
+        "PORTAL_SIP_DOMAIN": "sip.portal.test",
+        "PORTAL_SIP_SECRET": sip_secret,
+    }
+    server = netns_portal(["201-wickedsprockets"], env=env)
+    phones.pages.allow("WebSocket connection to")  # type: ignore[attr-defined]
+    ada = phones("201-wickedsprockets", server=server, ready=False)
+    ada.expect_status("^Disconnected: The phone system cannot be reached")
+    expect(ada.button("Reconnect")).to_be_visible()
+    expect(ada.page.get_by_label("Number")).to_be_hidden()
+
+
+BLOCKED_MICROPHONE = """(() => {
+  const query = navigator.permissions.query.bind(navigator.permissions);
+  navigator.permissions.query = (what) => what && what.name === "microphone"
+    ? Promise.resolve({state: "denied", addEventListener() {}}) : query(what);
+})();"""
+REFUSED_MICROPHONE = """(() => {
+  navigator.mediaDevices.getUserMedia = () =>
+    Promise.reject(new DOMException("Permission denied", "NotAllowedError"));
+})();"""
+
+
+def test_a_blocked_microphone_says_what_to_do(phones: Callable[..., Phone]) -> None:
+    """Chromium under test always allows the microphone (fake UI): what a person who blocked it
+    would see is shown by the browser's answers, replaced by the init scripts above."""
+    blocked = phones("201-wickedsprockets", ready=False, init=BLOCKED_MICROPHONE)
+    blocked.expect_status("^Disconnected: Microphone access is blocked: allow it in the address")
+    expect(blocked.button("Reconnect")).to_be_visible()
+
+    refused = phones("202-wickedsprockets", init=REFUSED_MICROPHONE)
+    refused.dial("201")
+    refused.expect_status("^Disconnected: Microphone access is blocked")
+
+
+def test_live_phone_states_are_axe_clean(phones: Callable[..., Phone], axe_source: str) -> None:
+    ada = phones("201-wickedsprockets")
+    grace = phones("202-wickedsprockets")
+    found = {}
+
+    def check(phone: Phone, state: str) -> None:
+        if violations := axe_violations(phone.page, axe_source):
+            found[state] = violations
+
+    check(ada, "ready")
+    ada.dial("202")
+    expect(grace.page.get_by_role("dialog")).to_be_visible()
+    check(ada, "calling")
+    check(grace, "incoming")
+    grace.page.get_by_role("dialog").get_by_role("button", name="Answer").click()
+    ada.expect_status("^In call with 202$")
+    ada.button("Keypad").click()
+    ada.button("Mute").click()
+    check(ada, "in call, keypad open, muted")
+    ada.page.get_by_role("link", name="Settings").click()
+    expect(ada.page.get_by_role("heading", name="Change Password")).to_be_visible()
+    check(ada, "Settings, in call")
+    ada.button("Hang up").click()
+    grace.expect_status("^Ready$")
+    report = "\n".join(
+        f"{state}:\n" + "\n".join(f"  - {v}" for v in violations)
+        for state, violations in found.items()
+    )
+    assert not found, f"axe-core found WCAG violations:\n{report}"
+
+
+IDLE_SECONDS = 8
+
+
+@pytest.fixture(scope="module")
+def idle_portal(
+    netns_portal: Callable[..., Server], kamailio: SipServer, sip_secret: str
+) -> Server:
+    env = {
+        "PORTAL_SIP_WS_URL": kamailio.ws_url,
+        "PORTAL_SIP_DOMAIN": kamailio.domain,
+        "PORTAL_SIP_SECRET": sip_secret,
+        "PORTAL_SESSION_IDLE_SECONDS": str(IDLE_SECONDS),
+    }
+    return netns_portal(["201-wickedsprockets", "202-wickedsprockets"], env=env)
+
+
+def test_idle_expiry_unregisters_the_phone(
+    phones: Callable[..., Phone], idle_portal: Server
+) -> None:
+    ada = phones("201-wickedsprockets", server=idle_portal)
+    ada.page.wait_for_url(re.compile(r"/login\?reason=idle"), timeout=(IDLE_SECONDS + 10) * 1000)
+    grace = phones("202-wickedsprockets", server=idle_portal)
+    grace.dial("201")
+    expect(grace.page.locator("#phone").get_by_role("alert")).to_have_text(
+        re.compile(r"^201 was not found")
+    )
+
+
+def test_a_long_call_is_not_cut_by_the_idle_limit(
+    phones: Callable[..., Phone], idle_portal: Server
+) -> None:
+    ada = phones("201-wickedsprockets", server=idle_portal)
+    grace = phones("202-wickedsprockets", server=idle_portal)
+    call_connected(ada, grace, "202")
+    time.sleep(IDLE_SECONDS * 1.5)  # untouched, but in a call
+    ada.expect_status("^In call with 202$")
+    grace.expect_status("^In call with Extension 201$")
+    assert "/phone" in ada.page.url and "/phone" in grace.page.url
+    ada.button("Hang up").click()
+    grace.expect_status("^Ready$")
+    ada.page.get_by_role("link", name="Settings").click()  # still signed in
+    expect(ada.page.get_by_role("heading", name="Change Password")).to_be_visible()
