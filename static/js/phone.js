@@ -71,7 +71,6 @@
     el.mute.setAttribute("aria-pressed", view.muted ? "true" : "false");
     el.hold.textContent = view.held ? "Resume" : "Hold";
     el.keypad.setAttribute("aria-expanded", view.keypad ? "true" : "false");
-    announce();
   }
 
   function set(changes) {
@@ -617,7 +616,7 @@
   function holdLock(lock) {
     if (!lock) return null;
     holding = true;
-    start();
+    if (!leaving) start();
     return new Promise(function (resolve) { releaseLock = resolve; });
   }
 
@@ -660,10 +659,6 @@
     });
   }
 
-  function announce() {
-    if (channel && holding) channel.postMessage({ type: "state", state: view.state });
-  }
-
   // --- Leaving: sign-out (in any tab) and idle expiry end the call and unregister first. ---
   var leaving = false;
 
@@ -688,7 +683,10 @@
     channel.addEventListener("message", function (event) {
       if (!event.data || event.data.type !== "leave" || !holding) return;
       leaving = true;
-      stop().then(function () { channel.postMessage({ type: "stopped" }); });
+      stop().then(function () {
+        set({ state: "disconnected", reason: "signed-out" });
+        channel.postMessage({ type: "stopped" });
+      });
     });
   }
 

@@ -632,3 +632,18 @@ def test_a_long_call_is_not_cut_by_the_idle_limit(
     grace.expect_status("^Ready$")
     ada.page.get_by_role("link", name="Settings").click()  # still signed in
     expect(ada.page.get_by_role("heading", name="Change Password")).to_be_visible()
+
+
+def test_sign_out_in_another_tab_unregisters_the_phone(phones: Callable[..., Phone]) -> None:
+    ada = phones("201-wickedsprockets")
+    holder = phones("202-wickedsprockets")
+    other = phones("202-wickedsprockets", context=holder.page.context, ready=False)
+    other.expect_status("^Disconnected: The phone is open in another tab")
+
+    other.page.get_by_role("button", name="Sign out").click()
+    other.page.wait_for_url(re.compile(r"/login$"))
+    holder.expect_status("^Disconnected: You are signed out")
+    ada.dial("202")
+    expect(ada.page.locator("#phone").get_by_role("alert")).to_have_text(
+        re.compile(r"^202 was not found")
+    )
