@@ -249,6 +249,14 @@ class Phone:
         self.send(authorized)
         return authorized
 
+    def cancel(self, invite: Message) -> None:
+        """CANCEL a ringing INVITE: same branch, Call-ID, From, To and CSeq number."""
+        headers = [
+            (k, v) for k, v in invite.headers if k in ("Via", "To", "From", "Call-ID", "Route")
+        ]
+        headers += [("Max-Forwards", "70"), ("CSeq", f"{invite.header('CSeq').split()[0]} CANCEL")]
+        self.send(Message(f"CANCEL {invite.uri} SIP/2.0", headers))
+
     # --- the called side -------------------------------------------------------------------
 
     def reply(self, request: Message, status: int, reason: str, to_tag: str | None = None) -> None:

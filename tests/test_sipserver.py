@@ -9,13 +9,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from websockets.exceptions import InvalidStatus
 
 from portal.phone.credentials import Credentials, ephemeral_credentials
-from portal.phone.sipserver import SipServer
-from tests.netns import Netns
+from portal.phone.sipserver import SipServer, SipServerError, available
+from tests.netns import Netns, unavailable
 from tests.sipclient import Message, Phone, caller_dialog
 
 RING_MS = 2000
@@ -184,6 +185,23 @@ def test_a_call_that_rings_unanswered_ends_as_no_answer(phone: Callable[..., Pho
     assert (response.status, response.reason) == (480, "No Answer")
 
 
+def test_the_caller_can_hang_up_while_it_rings(phone: Callable[..., Phone]) -> None:
+    callee = phone("202-wickedsprockets", register=True)
+    caller = phone("201-wickedsprockets")
+    invite = caller.invite("202")
+    ringing = incoming(callee)
+    callee.reply(ringing, 180, "Ringing", "ringing")
+    assert caller.expect_response().status == 180
+
+    caller.cancel(invite)
+    assert caller.expect_response().method == "CANCEL"  # 200 from Kamailio, hop by hop
+    cancel = callee.receive()
+    assert cancel is not None and cancel.method == "CANCEL", str(cancel)
+    callee.reply(cancel, 200, "OK")
+    callee.reply(ringing, 487, "Request Terminated", "ringing")
+    assert final(caller).status == 487
+
+
 # --- a whole call: in-dialog requests find their way back down the WebSockets -------------
 
 
@@ -314,3 +332,50 @@ def test_the_launcher_keeps_the_secret_off_command_lines(server: SipServer) -> N
         assert server._secret.encode() not in command
     for log in (server.kamailio_log, server.turn_log):
         assert server._secret not in log.read_text(errors="replace")
+
+
+# --- the launcher ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"secret": "short"}, "16 to 256 characters"),
+        ({"secret": 'with "quotes" and more than sixteen'}, "16 to 256 characters"),
+        ({"secret": "x" * 20 + "\n#!define SIP_DOMAIN evil"}, "16 to 256 characters"),
+        ({"domain": "sip example.com"}, "not a SIP domain"),
+        ({"ws_origin": "javascript:alert(1)"}, "not an origin"),
+        ({"answer_ms": 5000, "ring_ms": 4000}, "at most ring_ms"),
+    ],
+)
+def test_the_launcher_refuses_settings_that_would_break_the_configuration(
+    tmp_path: Path, changes: dict[str, Any], message: str
+) -> None:
+    options: dict[str, Any] = {"domain": "sip.example.com", "secret": "s" * 32, **changes}
+    with pytest.raises(ValueError, match=message):
+        SipServer(runtime_dir=tmp_path, **options)
+
+
+def test_a_server_that_will_not_start_names_its_log(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if reason := available():
+        unavailable(reason)
+    broken = tmp_path / "deploy"
+    (broken / "kamailio").mkdir(parents=True)
+    (broken / "kamailio" / "kamailio.cfg").write_text("#!KAMAILIO\nthis is not a setting\n")
+    monkeypatch.setenv("PORTAL_SIP_CONFIG_DIR", str(broken))
+    server = SipServer(domain="sip.example.com", secret="s" * 32, runtime_dir=tmp_path / "run")
+    with pytest.raises(SipServerError, match="Kamailio exited") as failure:
+        server.start()
+    assert str(server.kamailio_log) in str(failure.value)
+    assert "syntax error" in str(failure.value)
+
+
+def test_without_its_configuration_the_server_is_unavailable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PORTAL_SIP_CONFIG_DIR", str(tmp_path))
+    reason = available()
+    assert reason is not None
+    assert "kamailio.cfg" in reason
