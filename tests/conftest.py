@@ -11,9 +11,9 @@ import asyncio
 import contextlib
 import os
 import shutil
-import time
+import threading
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
@@ -272,34 +272,18 @@ def account(make_account: Callable[..., Account]) -> Account:
     return make_account()
 
 
-@dataclass
-class Ticks:
-    """5 ms ticks of the event loop counted while a block runs, and how long it ran."""
+class LoopProbe:
+    """Lets blocking work ask whether the event loop runs beside it, without timing anything.
 
-    count: int = 0
-    elapsed: float = 0.0
+    The work asks the loop to answer and waits for the answer: a loop that runs answers at
+    once; work that blocks the loop itself never hears back, and the wait ends unanswered.
+    """
 
-    @property
-    def kept_pace(self) -> bool:
-        """At least half the ticks there was time for: a loop blocked by the work falls short."""
-        return self.count >= self.elapsed / 0.005 * 0.5
+    def __init__(self) -> None:
+        self._loop = asyncio.get_running_loop()
 
-
-@contextlib.asynccontextmanager
-async def loop_ticks() -> AsyncIterator[Ticks]:
-    ticks = Ticks()
-
-    async def ticker() -> None:
-        while True:
-            await asyncio.sleep(0.005)
-            ticks.count += 1
-
-    task = asyncio.create_task(ticker())
-    started = time.perf_counter()
-    try:
-        yield ticks
-    finally:
-        ticks.elapsed = time.perf_counter() - started
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    def loop_answers(self, timeout: float = 5.0) -> bool:
+        """Called from the work: whether the loop ran a callback while the work waited."""
+        answered = threading.Event()
+        self._loop.call_soon_threadsafe(answered.set)
+        return answered.wait(timeout)

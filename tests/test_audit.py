@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import logging
+import re
 from typing import Any
 
 import pytest
+import redis
 from starlette.testclient import TestClient
 
 from portal import accounts
@@ -55,6 +58,33 @@ def test_unknown_names_are_recorded_under_their_canonical_form(
     assert [fields(line) for line in trail()] == [
         ["999-wickedsprockets", "sign-in", "failure", "testclient"]
     ]
+
+
+def test_a_password_typed_as_the_username_is_neither_logged_nor_stored(
+    client: TestClient,
+    settings: Settings,
+    trail: Any,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    typed = "hunter2 my secret"
+    caplog.set_level(logging.DEBUG)
+    auth = Auth(client)
+    auth.login(username=typed, password="x")
+    auth.login(username=f" {typed.upper()} ", password="x")
+    token = csrf_from(client.get("/forgot-password").text)
+    client.post("/forgot-password", data={"username": typed, "csrf_token": token})
+    rows = [fields(line) for line in trail()]
+    names = {row[0] for row in rows}
+    assert len(rows) == 3
+    assert len(names) == 1  # repeated tries still go together...
+    [name] = names
+    assert re.fullmatch(r"malformed:[0-9a-f]{12}", name)  # ...under a keyed hash
+    assert "hunter2" not in caplog.text.lower()
+    assert f"username='{name}'" in caplog.text
+    if settings.redis_url:
+        keys = redis.Redis.from_url(settings.redis_url).keys(settings.redis_prefix + "*")
+        assert keys
+        assert not any(b"hunter2" in key.lower() for key in keys)
 
 
 def test_password_changes_unlocks_and_admin_resets_are_recorded(

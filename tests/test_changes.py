@@ -10,6 +10,7 @@ import pytest
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
+from portal.cli import main
 from portal.settings import Settings
 from tests.conftest import PASSWORD, Account, Auth, csrf_from
 from tests.smtp import TestSink
@@ -137,6 +138,21 @@ def test_wrong_current_passwords_count_as_failed_sign_ins(signed_in: TestClient)
     assert "Too many failed attempts" in (error_of(locked.text, "current_password") or "")
     signed_in.cookies.clear()  # another browser (same server, same memory) cannot sign in
     assert Auth(signed_in).login().status_code == 429
+
+
+def test_an_administrators_unlock_lets_the_right_current_password_through(
+    signed_in: TestClient, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for _ in range(5):
+        change(signed_in, current="wrong one")
+    assert "Too many failed attempts" in (
+        error_of(change(signed_in).text, "current_password") or ""
+    )
+    monkeypatch.setenv("PORTAL_DATABASE_URL", settings.database_url)
+    assert main(["extension", "unlock", "201-wickedsprockets"]) == 0
+    done = change(signed_in)
+    assert error_of(done.text, "current_password") is None
+    assert "Your password was changed." in done.text
 
 
 def test_signed_out_change_gets_sent_to_sign_in_and_back_to_settings(client: TestClient) -> None:

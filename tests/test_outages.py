@@ -9,18 +9,31 @@ import socket
 import subprocess
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
+import psycopg
 import pytest
 import redis
+from sqlalchemy import text
 from starlette.testclient import TestClient
 
 from portal import db
 from portal.app import create_app
+from portal.services import Services
 from portal.settings import Settings
-from tests.conftest import IN_CI, PASSWORD, Auth, csrf_from, make_account_in, truncate_postgres
+from tests.conftest import (
+    IN_CI,
+    PASSWORD,
+    POSTGRES_DSN,
+    Auth,
+    csrf_from,
+    make_account_in,
+    run,
+    truncate_postgres,
+)
 from tests.servers import free_port
 
 
@@ -256,3 +269,55 @@ def test_no_database_connection_free_in_time_is_the_busy_page_then_heals(
         assert "Traceback" not in busy.text
         signed = client.post("/login", data={**form, "csrf_token": csrf_from(page.text)})
         assert signed.headers["location"] == "/phone"
+
+
+def test_after_a_redis_restart_every_request_succeeds(
+    sqlite_url: str, own_redis: RedisServer
+) -> None:
+    """Connections pooled before the outage are dead after it: none of them may fail a request."""
+    settings = Settings(secret_key="k", database_url=sqlite_url, redis_url=own_redis.url)
+    with TestClient(
+        create_app(settings), follow_redirects=False, raise_server_exceptions=False
+    ) as client:
+
+        async def fill_the_pool(services: Services) -> None:
+            assert services.redis is not None
+            await asyncio.gather(*(services.redis.ping() for _ in range(10)))
+
+        run(client, fill_the_pool)
+        own_redis.stop()
+        own_redis.start()  # returns once the new server answers
+        assert [client.get("/healthz").status_code for _ in range(20)] == [200] * 20
+
+
+def test_after_postgresql_drops_every_connection_every_request_succeeds(
+    postgres_schema: str,
+) -> None:
+    """A restart ends every pooled connection; pre-ping replaces them before a request uses one."""
+    name = f"portal-test-{uuid.uuid4().hex[:8]}"
+    truncate_postgres(postgres_schema)
+    settings = Settings(secret_key="k", database_url=f"{postgres_schema}&application_name={name}")
+    with TestClient(
+        create_app(settings), follow_redirects=False, raise_server_exceptions=False
+    ) as client:
+        make_account_in(client)
+        Auth(client).login()
+
+        async def fill_the_pool(services: Services) -> None:
+            async def one() -> None:
+                async with services.engine.connect() as conn:
+                    await conn.execute(text("SELECT pg_sleep(0.05)"))
+
+            await asyncio.gather(*(one() for _ in range(db.POOL_SIZE)))
+
+        run(client, fill_the_pool)
+        with psycopg.connect(POSTGRES_DSN, autocommit=True) as admin:
+            ended = admin.execute(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                " WHERE application_name = %s",
+                (name,),
+            ).fetchone()
+        assert ended is not None
+        assert ended[0] == db.POOL_SIZE
+        pages = [client.get(path).status_code for path in ("/healthz", "/phone") * 10]
+        assert pages == [200] * 20

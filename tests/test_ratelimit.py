@@ -279,6 +279,31 @@ def test_the_owners_device_still_locks_after_its_own_five_failures(
     assert browse_as(client, None).login().headers["location"] == "/phone"
 
 
+@pytest.mark.parametrize(
+    "planted", ["abc.\u00e9", "caf\u00e9.0123456789abcdef0123456789abcde\u00e9"]
+)
+def test_a_device_cookie_with_a_non_ascii_byte_counts_as_none(
+    client: TestClient, account: Account, planted: str
+) -> None:
+    """A sibling subdomain may plant any bytes: the browser still signs in, on the account's
+    own counter."""
+    page = client.get("/login")
+    cookies = f"portal_csrf={client.cookies['portal_csrf']}; portal_device={planted}"
+    client.cookies.clear()
+    headers = {"Cookie": cookies.encode()}  # the raw UTF-8 bytes a browser would send
+
+    def post(password: str) -> Any:
+        data = {"username": account.username, "password": password}
+        return client.post(
+            "/login", data={**data, "csrf_token": csrf_from(page.text)}, headers=headers
+        )
+
+    assert [post("wrong").status_code for _ in range(5)] == [200] * 5
+    assert post(PASSWORD).status_code == 429  # counted on the account, like no cookie at all
+    client.cookies.clear()
+    assert browse_as(client, None).login().status_code == 429
+
+
 def test_counts_survive_a_restart_with_redis(
     sqlite_url: str, redis_available: str, redis_prefix: str
 ) -> None:

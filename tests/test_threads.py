@@ -10,7 +10,7 @@ import time
 import pytest
 
 from portal.threads import Workers
-from tests.conftest import loop_ticks
+from tests.conftest import LoopProbe
 
 
 @pytest.fixture
@@ -85,9 +85,8 @@ async def test_never_more_than_size_at_once_and_one_thread_keeps_order() -> None
 
 @pytest.mark.anyio
 async def test_the_loop_keeps_running_while_a_call_blocks(workers: Workers) -> None:
-    async with loop_ticks() as ticks:
-        await workers.call(lambda: time.sleep(0.2))
-    assert ticks.kept_pace
+    probe = LoopProbe()
+    assert await workers.call(probe.loop_answers)
 
 
 @pytest.mark.anyio

@@ -9,7 +9,11 @@ import logging
 from collections.abc import AsyncIterator
 
 import anyio.to_thread
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Mount
@@ -32,6 +36,11 @@ from portal.templating import make_templates
 
 log = logging.getLogger("portal")
 PURGE_INTERVAL_SECONDS = 600
+# Redis connections per process, like the database's pool: above it a command waits its turn
+# (redis-py's default pool raises instead, which a burst of requests turned into 503s), up to
+# REDIS_POOL_WAIT seconds, then the request gets the 503 page.
+REDIS_POOL_SIZE = 50
+REDIS_POOL_WAIT = 10.0
 # aiosqlite's debug lines carry every SQL parameter, mail bodies with reset links included.
 logging.getLogger("aiosqlite").setLevel(logging.INFO)
 
@@ -49,7 +58,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Services]]:
         engine = make_engine(settings.database_url)
-        redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
+        redis = make_redis(settings.redis_url) if settings.redis_url else None
         sessionmaker = make_sessionmaker(engine)
         store: PortalStore
         if redis is not None:
@@ -62,7 +71,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
             sessionmaker=sessionmaker,
             passwords=passwords,
             store=store,
-            throttle=Throttle.from_settings(settings, redis),
+            throttle=Throttle.from_settings(settings, redis, clock),
             mail=MailSender(settings, sessionmaker),
             redis=redis,
             clock=clock,
@@ -131,6 +140,22 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
     app.state.templates = make_templates(auto_reload=settings.reload_templates, assets=assets)
     app.state.passwords = passwords
     return app
+
+
+def make_redis(url: str) -> Redis:
+    """The app's Redis client: a bounded pool that queues, and a command retried once.
+
+    The retry is for connections that were pooled before Redis restarted: each is dead, and
+    without it the first command on each would fail its request after Redis is back.
+    """
+    pool = BlockingConnectionPool.from_url(
+        url,
+        max_connections=REDIS_POOL_SIZE,
+        timeout=REDIS_POOL_WAIT,
+        retry=Retry(NoBackoff(), 1),
+        retry_on_error=[RedisConnectionError, RedisTimeoutError],
+    )
+    return Redis.from_pool(pool)
 
 
 async def _purge_forever(store: PortalStore) -> None:

@@ -23,7 +23,7 @@ from portal.accounts import Account
 from portal.auth import changes, recovery
 from portal.auth import routes as auth_routes
 from portal.auth.policy import strength
-from portal.auth.ratelimit import Decision
+from portal.auth.ratelimit import Refusal
 from portal.auth.resets import check_new_password, describe_seconds
 from portal.devmail import ReceivedMail
 from portal.errors import MESSAGES
@@ -115,7 +115,7 @@ def _received(email: Email) -> ReceivedMail:
     )
 
 
-LOCKED = Decision(allowed=False, wait_seconds=14 * 60).message
+LOCKED = Refusal(wait_seconds=14 * 60).message
 ALL_EMPTY = {"current_password": changes.NO_CURRENT, **_refused("", "")}
 SHORT = _refused("sprock", "sprockets")
 INBOX = [_received(emails.reset_link(EXAMPLE.email or "", **RESET_EMAIL))]

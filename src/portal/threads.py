@@ -1,9 +1,9 @@
 """A few named threads that run blocking calls for the event loop, with the cheapest hand-off.
 
-The hand-off dominates a short call: a primary-key read in SQLite takes 20 µs, while
-`run_in_executor` or anyio's `to_thread` costs the loop 80-120 µs and a call after an idle
-moment 200-260 µs (futures chained across threads, wake-ups). Here a call is one queue put and
-one `call_soon_threadsafe`: about half of that. Each thread may keep state of its own
+The hand-off dominates a short call: a primary-key read in SQLite costs far less than
+`run_in_executor` or anyio's `to_thread` costs the loop (futures chained across threads,
+wake-ups), the more so after an idle moment. Here a call is one queue put and one
+`call_soon_threadsafe`. Each thread may keep state of its own
 (`threading.local`), such as a database connection. A call sees the caller's context variables
 (a log line it writes carries the request's id), as with `asyncio.to_thread`.
 """

@@ -13,7 +13,6 @@ import pytest
 
 from tests.browser.conftest import (
     DESKTOP,
-    IN_CI,
     PHONE,
     Pages,
     Server,
@@ -22,16 +21,7 @@ from tests.browser.conftest import (
     sign_in,
     sign_out,
 )
-
-try:
-    from playwright.sync_api import Locator, Page, expect
-except ImportError as exc:  # pragma: no cover - the test extra installs it
-    if IN_CI:
-        raise
-    pytest.skip(
-        f"SKIPPED LOUDLY: the playwright package is missing ({exc}); pip install -e '.[test]'",
-        allow_module_level=True,
-    )
+from tests.browser.sync_api import Locator, Page, expect
 
 pytestmark = pytest.mark.browser
 

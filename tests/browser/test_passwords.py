@@ -11,17 +11,8 @@ from urllib.parse import quote, quote_plus
 
 import pytest
 
-from tests.browser.conftest import DESKTOP, EMAIL, IN_CI, PHONE, Pages, Server
-
-try:
-    from playwright.sync_api import Locator, Page, expect
-except ImportError as exc:  # pragma: no cover - the test extra installs it
-    if IN_CI:
-        raise
-    pytest.skip(
-        f"SKIPPED LOUDLY: the playwright package is missing ({exc}); pip install -e '.[test]'",
-        allow_module_level=True,
-    )
+from tests.browser.conftest import DESKTOP, EMAIL, PHONE, Pages, Server
+from tests.browser.sync_api import Locator, Page, expect
 
 pytestmark = pytest.mark.browser
 

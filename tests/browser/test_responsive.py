@@ -9,17 +9,8 @@ from typing import Any
 
 import pytest
 
-from tests.browser.conftest import IN_CI, Pages, Server, sign_in
-
-try:
-    from playwright.sync_api import Page, expect
-except ImportError as exc:  # pragma: no cover - the test extra installs it
-    if IN_CI:
-        raise
-    pytest.skip(
-        f"SKIPPED LOUDLY: the playwright package is missing ({exc}); pip install -e '.[test]'",
-        allow_module_level=True,
-    )
+from tests.browser.conftest import Pages, Server, sign_in
+from tests.browser.sync_api import Page, expect
 
 pytestmark = pytest.mark.browser
 

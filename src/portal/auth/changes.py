@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from portal import accounts, audit
 from portal.accounts import Account
+from portal.auth.ratelimit import Refusal
 from portal.auth.resets import NewPassword, check_new_password
+from portal.auth.signin import take_attempt
 from portal.models import Extension
 from portal.services import Services
 
@@ -28,7 +30,7 @@ async def change_password(
         errors["current_password"] = NO_CURRENT
     else:
         problem = await _check_current(portal, account, current, address)
-        if problem:
+        if problem is not None:
             errors["current_password"] = problem
         elif new and new == current:
             errors["new_password"] = SAME_AS_CURRENT
@@ -44,21 +46,27 @@ async def change_password(
     return NewPassword({}, stamp=stamp)
 
 
-async def _check_current(portal: Services, account: Account, current: str, address: str) -> str:
-    """'' when `current` is right; a wrong one counts against the sign-in limit."""
-    decision = await portal.throttle.attempt(account.username, address)
-    if decision.allowed:
+async def _check_current(
+    portal: Services, account: Account, current: str, address: str
+) -> str | None:
+    """None when `current` is right, else what to say; a wrong one counts as a failed sign-in."""
+    attempt = await take_attempt(portal, account.username, address)
+    if isinstance(attempt, Refusal):
+        await _record(portal, account, "locked", address)
+        return attempt.message
+    async with attempt.checking():
         async with portal.db() as db:
             extension = await db.get(Extension, account.id)
         stored = extension.password_hash if extension else None
         verdict = await portal.passwords.verify(stored, current)  # no connection held meanwhile
-    outcome = "locked" if not decision.allowed else "success" if verdict.ok else "failure"
-    if outcome == "success":
-        await portal.throttle.clear(account.username)
-        return ""
+    if verdict.ok:
+        await attempt.succeeded()
+        return None
+    await attempt.failed()
+    await _record(portal, account, "failure", address)
+    return WRONG_CURRENT
+
+
+async def _record(portal: Services, account: Account, outcome: str, address: str) -> None:
     async with portal.db() as db:
         await audit.record(db, "password-change", outcome, account.username, address)
-    if outcome == "locked":
-        return decision.message
-    await portal.throttle.failed(address)
-    return WRONG_CURRENT

@@ -1,17 +1,21 @@
 """Throttles: failed sign-ins per account (and per remembered device) and per address, and
 password-reset requests per extension and per address.
 
-Counting uses the `limits` package's async API, in memory by default or in Redis when
-PORTAL_REDIS_URL is set, so that workers and restarts share the counts.
+Sign-in failures count on `lockout`'s counters; reset requests on the `limits` package's moving
+window. Both in memory by default, or in Redis when PORTAL_REDIS_URL is set, so that workers and
+restarts share the counts.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import hmac
 import math
 import secrets
 import time
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 from limits import RateLimitItemPerSecond
@@ -19,6 +23,15 @@ from limits.aio.strategies import MovingWindowRateLimiter
 from limits.storage import storage_from_string
 from redis.asyncio import Redis
 
+from portal.auth.lockout import (
+    HOLD_SECONDS,
+    Counters,
+    Limit,
+    Locked,
+    MemoryCounters,
+    RedisCounters,
+    Taken,
+)
 from portal.settings import Settings
 
 DEVICE_COOKIE = "portal_device"
@@ -26,12 +39,16 @@ DEVICE_COOKIE_SECONDS = 180 * 24 * 3600
 RESETS_PER_EXTENSION = 3
 RESETS_PER_ADDRESS = 20
 RESET_WINDOW_SECONDS = 3600
+# How often an attempt looks again while checks in flight hold every place it could take.
+WAIT_POLL_SECONDS = 0.05
 
 
 @dataclass(frozen=True)
-class Decision:
-    allowed: bool
-    wait_seconds: float = 0.0
+class Refusal:
+    """An attempt that may not reach the password check, and how long until one may."""
+
+    wait_seconds: float
+    by_address: bool = False  # the address's ceiling refused, not the account's counter
 
     @property
     def wait_minutes(self) -> int:
@@ -41,6 +58,41 @@ class Decision:
     def message(self) -> str:
         minutes = self.wait_minutes
         return f"Too many failed attempts. Try again in {minutes} minute{'s' * (minutes != 1)}."
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """A place held on the counters for one password check: given back, or counted as failed."""
+
+    throttle: Throttle
+    limits: tuple[Limit, ...]
+    token: str
+
+    async def succeeded(self, *also: str) -> None:
+        """A right password: nothing counts, and the failures of this counter (and of the
+        accounts `also`) end."""
+        keys = [limit.key for limit in self.limits]
+        forget = [keys[-1], *map(_account, also)]
+        await self.throttle.counters.release(keys, self.token, self.throttle.clock(), forget)
+
+    async def failed(self) -> None:
+        """A wrong password: a failure on every counter; the one that fills one locks it."""
+        await self.throttle.counters.fail(self.limits, self.token, self.throttle.clock())
+
+    @contextlib.asynccontextmanager
+    async def checking(self) -> AsyncIterator[None]:
+        """Around the password check: if the check itself fails (an outage), nothing counts."""
+        try:
+            yield
+        except Exception:
+            keys = [limit.key for limit in self.limits]
+            with contextlib.suppress(Exception):  # the check's own error is the one to answer
+                await self.throttle.counters.release(keys, self.token, self.throttle.clock())
+            raise
+
+
+def _account(key: str) -> str:
+    return "account:" + key
 
 
 def make_storage(settings: Settings, redis: Redis | None) -> object:
@@ -56,27 +108,27 @@ def make_storage(settings: Settings, redis: Redis | None) -> object:
     return storage_from_string("async+memory://")
 
 
+def make_counters(settings: Settings, redis: Redis | None) -> Counters:
+    window = settings.login_lockout_seconds
+    if redis is not None and settings.redis_url:
+        return RedisCounters(redis, settings.redis_prefix + "lockout:", window)
+    return MemoryCounters(window)
+
+
 @dataclass
 class Throttle:
     """Decides whether a sign-in attempt may reach the password check, and a reset be sent."""
 
+    counters: Counters
     storage: object
     max_failures: int
-    window_seconds: int
     address_max_failures: int
     secret_key: str
+    clock: Callable[[], float] = time.time
     _limiter: MovingWindowRateLimiter = field(init=False)
-    _account: RateLimitItemPerSecond = field(init=False)
-    _address: RateLimitItemPerSecond = field(init=False)
 
     def __post_init__(self) -> None:
         self._limiter = MovingWindowRateLimiter(self.storage)  # type: ignore[arg-type]
-        self._account = RateLimitItemPerSecond(
-            self.max_failures, self.window_seconds, namespace="signin"
-        )
-        self._address = RateLimitItemPerSecond(
-            self.address_max_failures, self.window_seconds, namespace="signin-addr"
-        )
         self._reset = RateLimitItemPerSecond(
             RESETS_PER_EXTENSION, RESET_WINDOW_SECONDS, namespace="reset"
         )
@@ -85,53 +137,54 @@ class Throttle:
         )
 
     @classmethod
-    def from_settings(cls, settings: Settings, redis: Redis | None) -> Throttle:
+    def from_settings(
+        cls, settings: Settings, redis: Redis | None, clock: Callable[[], float] = time.time
+    ) -> Throttle:
         return cls(
+            counters=make_counters(settings, redis),
             storage=make_storage(settings, redis),
             max_failures=settings.login_max_failures,
-            window_seconds=settings.login_lockout_seconds,
             address_max_failures=settings.login_ip_max_failures,
             secret_key=settings.secret_key,
+            clock=clock,
         )
 
-    async def attempt(self, key: str, address: str) -> Decision:
-        """Take one attempt from `key`'s allowance; refused when it or the address is spent.
+    async def attempt(self, key: str, address: str) -> Attempt | Refusal:
+        """A place for one password check on `key`'s counter and `address`'s, or a refusal.
 
-        The account's count is taken with hit(), atomically, so a burst of simultaneous
-        attempts lets at most `max_failures` through to the password check.
+        Taken atomically, so a burst of simultaneous attempts lets at most `max_failures`
+        through to the password check; the rest wait for those checks to end, then go on
+        (after successes) or are refused (after failures that locked).
         """
-        if not await self._limiter.test(self._address, address):
-            return await self._refusal(self._address, address)
-        if await self._limiter.hit(self._account, key):
-            return Decision(allowed=True)
-        return await self._refusal(self._account, key)
+        limits = (
+            Limit("address:" + address, self.address_max_failures),
+            Limit(_account(key), self.max_failures),
+        )
+        token = secrets.token_hex(8)
+        deadline = time.monotonic() + HOLD_SECONDS
+        while True:
+            now = self.clock()
+            taken = await self.counters.take(limits, token, now)
+            if isinstance(taken, Taken):
+                return Attempt(self, limits, token)
+            if isinstance(taken, Locked):
+                return Refusal(max(1.0, taken.until - now), by_address=taken.index == 0)
+            if time.monotonic() > deadline:  # held all along by checks that never end
+                return Refusal(HOLD_SECONDS, by_address=taken.index == 0)
+            await asyncio.sleep(WAIT_POLL_SECONDS)
 
-    async def _refusal(self, item: RateLimitItemPerSecond, key: str) -> Decision:
-        stats = await self._limiter.get_window_stats(item, key)
-        return Decision(allowed=False, wait_seconds=max(1.0, stats.reset_time - time.time()))
+    async def clear(self, key: str) -> None:
+        """Forget `key`'s failures and lock (a reset)."""
+        await self.counters.release([], "", self.clock(), forget=[_account(key)])
 
-    async def failed(self, address: str) -> None:
-        """Count a wrong password against the address's ceiling."""
-        await self._limiter.hit(self._address, address)
-
-    async def clear(self, *keys: str) -> None:
-        """Forget these keys' failures (a successful sign-in, an unlock, a reset)."""
-        for key in keys:
-            await self._limiter.clear(self._account, key)
-
-    async def apply_unlock(self, key: str, unlocked_at: float) -> bool:
-        """Clear `key` if failures from before an unlock at `unlocked_at` (Unix time) count.
+    async def lift(self, key: str, unlocked_at: float) -> bool:
+        """End `key`'s lock if it counts failures from before an unlock at `unlocked_at`.
 
         The command line cannot reach a server's memory, so an unlock is recorded in the
         database and applied by the next refused attempt. Failures made after the unlock are
         newer than it, so they lock again, on every worker.
         """
-        stats = await self._limiter.get_window_stats(self._account, key)
-        oldest = stats.reset_time - self.window_seconds
-        if stats.remaining >= self.max_failures or oldest >= unlocked_at:
-            return False
-        await self.clear(key)
-        return True
+        return await self.counters.lift(_account(key), unlocked_at, self.clock())
 
     async def allow_reset(self, key: str, address: str) -> bool:
         """Whether another reset link may be sent for `key` from `address` (never locks)."""
@@ -155,9 +208,10 @@ class Throttle:
 
     def device_key(self, username: str, cookie: str | None) -> str | None:
         """The counter of this remembered device for `username`, if the cookie is genuine."""
-        if not cookie or cookie.count(".") != 1 or len(cookie) > 100:
-            return None
+        if not cookie or cookie.count(".") != 1 or len(cookie) > 100 or not cookie.isascii():
+            return None  # not one we made (a sibling subdomain may plant anything)
         nonce, signature = cookie.split(".")
-        if not hmac.compare_digest(signature, self._device_signature(username, nonce)):
+        expected = self._device_signature(username, nonce)
+        if not hmac.compare_digest(signature.encode(), expected.encode()):
             return None
         return f"{username}#device:{nonce}"

@@ -41,7 +41,7 @@ async def request_reset(portal: Services, raw_username: str, address: str) -> No
     Runs after the answer is sent, so the answer is the same, in content and timing, for
     every case; limited per extension and per address, never locking anything.
     """
-    key = canonical_username(raw_username)
+    key = canonical_username(raw_username, portal.settings.secret_key)
     if not await portal.throttle.allow_reset(key, address):
         async with portal.db() as db:
             await audit.record(db, "reset-request", "limited", key, address)
