@@ -24,7 +24,6 @@ from portal.phone.credentials import ephemeral_credentials
 from portal.phone.sipserver import SipServer
 from tests.browser.conftest import (
     DESKTOP,
-    IN_CI,
     PASSWORD,
     PHONE,
     Pages,
@@ -32,16 +31,7 @@ from tests.browser.conftest import (
     axe_violations,
     sign_in,
 )
-
-try:
-    from playwright.sync_api import Page, expect
-except ImportError as exc:  # pragma: no cover - the test extra installs it
-    if IN_CI:
-        raise
-    pytest.skip(
-        f"SKIPPED LOUDLY: the playwright package is missing ({exc}); pip install -e '.[test]'",
-        allow_module_level=True,
-    )
+from tests.browser.sync_api import Page, expect
 
 pytestmark = pytest.mark.browser
 
