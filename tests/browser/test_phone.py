@@ -642,3 +642,14 @@ def test_sign_out_in_another_tab_unregisters_the_phone(phones: Callable[..., Pho
     expect(ada.page.locator("#phone").get_by_role("alert")).to_have_text(
         re.compile(r"^202 was not found")
     )
+
+
+def test_closing_the_tab_unregisters_the_phone(phones: Callable[..., Phone]) -> None:
+    ada = phones("201-wickedsprockets")
+    grace = phones("202-wickedsprockets")
+
+    grace.page.close(run_before_unload=True)
+    ada.dial("202")
+    expect(ada.page.locator("#phone").get_by_role("alert")).to_have_text(
+        re.compile(r"^202 was not found")
+    )
