@@ -64,7 +64,7 @@ def test_phone_tab_without_a_phone_system_says_so(signed_in: TestClient) -> None
     assert 'role="status"><span class="phone-light" aria-hidden="true"></span><span' in page
     assert "Disconnected: No phone system is configured for this portal." in page
     assert "jssip" not in page and "phone." not in page  # no script to load for nothing
-    assert "The softphone needs JavaScript" in page  # inside <noscript>
+    assert "The softphone needs JavaScript" in page  # shown only without JavaScript
 
 
 def test_settings_tab_has_the_change_password_section(signed_in: TestClient) -> None:

@@ -461,6 +461,7 @@ def test_without_a_phone_system_the_tab_says_so(page: Page, server: Server) -> N
     page.wait_for_url(re.compile(r"/phone$"))
     status = page.locator("#phone").get_by_role("status")
     expect(status).to_have_text("Disconnected: No phone system is configured for this portal.")
+    expect(page.get_by_text("The softphone needs JavaScript")).to_be_hidden()
     expect(page.get_by_role("button", name="Reconnect")).to_be_hidden()
     expect(page.get_by_label("Number")).to_be_hidden()
     assert page.evaluate("typeof JsSIP") == "undefined"
@@ -468,6 +469,16 @@ def test_without_a_phone_system_the_tab_says_so(page: Page, server: Server) -> N
     page.get_by_role("link", name="Settings").click()
     expect(page.get_by_role("heading", name="Change Password")).to_be_visible()
     expect(status).to_be_hidden()
+
+
+def test_without_javascript_the_tab_says_the_softphone_needs_it(
+    pages: Pages, server: Server
+) -> None:
+    page = pages.new_page(java_script_enabled=False)
+    sign_in(page, server)
+    page.wait_for_url(re.compile(r"/phone$"))
+    expect(page.get_by_text("The softphone needs JavaScript")).to_be_visible()
+    expect(page.locator("#phone")).to_be_hidden()  # nothing that cannot work without it
 
 
 PHONE_STATES = [
