@@ -71,6 +71,18 @@
     el.mute.setAttribute("aria-pressed", view.muted ? "true" : "false");
     el.hold.textContent = view.held ? "Resume" : "Hold";
     el.keypad.setAttribute("aria-expanded", view.keypad ? "true" : "false");
+    keepFocus();
+  }
+
+  // A control that a state change hid (Call once dialling, Hang up once the call ends) would
+  // drop keyboard focus to the top of the page: it goes to what this state offers instead.
+  function keepFocus() {
+    var active = document.activeElement;
+    if (!active || !root.contains(active) || active.getClientRects().length) return;
+    var next = ["[data-phone-hangup]", "[data-phone-number]", "[data-phone-reconnect]", "[data-phone-use-here]"]
+      .map(function (selector) { return root.querySelector(selector); })
+      .filter(function (candidate) { return candidate && candidate.getClientRects().length; })[0];
+    if (next) next.focus();
   }
 
   function set(changes) {

@@ -664,3 +664,18 @@ def test_closing_the_tab_unregisters_the_phone(phones: Callable[..., Phone]) -> 
     expect(ada.page.locator("#phone").get_by_role("alert")).to_have_text(
         re.compile(r"^202 was not found")
     )
+
+
+def test_focus_follows_the_call_for_keyboard_users(phones: Callable[..., Phone]) -> None:
+    ada = phones("201-wickedsprockets")
+    grace = phones("202-wickedsprockets")
+
+    number = ada.page.get_by_label("Number")
+    number.fill("202")
+    number.press("Enter")
+    expect(ada.button("Hang up")).to_be_focused()  # Call went away; Hang up is where to go
+    expect(grace.page.get_by_role("dialog")).to_be_visible()
+    ada.page.keyboard.press("Enter")  # hangs up
+    ada.expect_status("^Ready$")
+    expect(number).to_be_focused()
+    expect(grace.page.get_by_role("dialog")).to_be_hidden()
