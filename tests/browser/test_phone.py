@@ -679,3 +679,25 @@ def test_focus_follows_the_call_for_keyboard_users(phones: Callable[..., Phone])
     ada.expect_status("^Ready$")
     expect(number).to_be_focused()
     expect(grace.page.get_by_role("dialog")).to_be_hidden()
+
+
+def test_the_phone_comes_back_by_itself_when_the_server_does(
+    phones: Callable[..., Phone],
+    netns_portal: Callable[..., Server],
+    sip: Callable[..., SipServer],
+    sip_secret: str,
+) -> None:
+    own = sip(secret=sip_secret)
+    env = {
+        "PORTAL_SIP_WS_URL": own.ws_url,
+        "PORTAL_SIP_DOMAIN": own.domain,
+        "PORTAL_SIP_SECRET": sip_secret,
+    }
+    server = netns_portal(["201-wickedsprockets"], env=env)
+    phones.pages.allow("WebSocket connection to")  # type: ignore[attr-defined]
+    ada = phones("201-wickedsprockets", server=server)
+
+    own.stop()
+    ada.expect_status("^Disconnected: The phone system cannot be reached")
+    own.start()
+    ada.expect_status("^Ready$", timeout=40_000)  # JsSIP retries, waiting longer each time
