@@ -250,14 +250,15 @@ def _demo(args: argparse.Namespace) -> int:
         print(f"mail it sends: http://{args.host}:{args.port}/dev/mail")
         print(phone_line)
         args.workers, args.reload = 1, False
-        # uvicorn re-raises the SIGTERM or Ctrl-C it stopped for: as exceptions, they leave
+        # uvicorn re-raises the SIGTERM or Ctrl-C it stopped for: as an exception it leaves
         # through this block, which stops the demo's Kamailio on the way out.
         signal.signal(signal.SIGTERM, _exit_on_signal)
-        try:
-            return _serve(args, settings)
-        except KeyboardInterrupt:
-            return 0
+        signal.signal(signal.SIGINT, _exit_on_signal)
+        return _serve(args, settings)
 
 
 def _exit_on_signal(number: int, frame: object) -> NoReturn:
-    raise SystemExit(128 + number)
+    # A second signal must not cut short the way out (Kamailio would be left running).
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    raise SystemExit(0 if number == signal.SIGINT else 128 + number)
