@@ -19,7 +19,13 @@ from portal.templating import TEMPLATE_DIR
 from tests.servers import free_port
 
 # Templates that are only ever extended or imported: every state renders them.
-FRAMEWORK = {"base.html", "plain.html", "layout.html", "components/_ui.html"}
+FRAMEWORK = {
+    "base.html",
+    "plain.html",
+    "layout.html",
+    "components/_ui.html",
+    "components/_phone.html",
+}
 GALLERY = {"patterns.html", "patterns_frame.html"}
 NAMES = [pattern.name for pattern in patterns.REGISTRY]
 
@@ -79,6 +85,7 @@ def test_every_state_renders(gallery: TestClient, name: str, theme: str) -> None
     assert response.status_code == 200, response.text
     assert re.search(rf'<html data-theme="{theme}"[ >]', response.text)
     assert "example-csrf-token" in response.text or 'name="csrf_token"' not in response.text
+    assert "data-phone-live" not in response.text  # no state reaches for a SIP server
 
 
 @pytest.mark.parametrize(
@@ -95,6 +102,16 @@ def test_every_state_renders(gallery: TestClient, name: str, theme: str) -> None
         ("settings-wrong-current", "That is not your current password."),
         ("phone", "Ada Lovelace"),
         ("phone-tab-fragment", 'hx-swap-oob="true"'),
+        ("phone", "Disconnected: No phone system is configured for this portal."),
+        ("phone-ready", "<span data-phone-status>Ready</span>"),
+        ("phone-disconnected-microphone", "Disconnected: Microphone access is blocked"),
+        ("phone-disconnected-elsewhere", "The phone is open in another tab."),
+        ("phone-incoming", "data-phone-incoming open>"),
+        ("phone-on-hold", "In call with 202, on hold"),
+        ("phone-muted", 'data-phone-mute aria-pressed="true"'),
+        ("phone-keypad", 'data-phone-keypad aria-expanded="true"'),
+        ("phone-failed-busy", "202 is busy."),
+        ("settings-in-call", "In call with 202"),
         ("strength-strong", "strength-level--strong"),
         ("error-413", "Too large"),
         ("mail", '<a href="http://127.0.0.1:8000/reset-password/example-reset-token">'),

@@ -28,6 +28,7 @@ from portal.auth.ratelimit import Throttle
 from portal.auth.sessions import DatabaseStore, PortalStore, RedisStore, SessionMiddleware
 from portal.db import make_engine, make_sessionmaker
 from portal.mail import MailSender
+from portal.phone import routes as phone_routes
 from portal.security import BodySizeLimitMiddleware, SecurityHeadersMiddleware
 from portal.services import Clock, Services
 from portal.settings import Settings
@@ -107,7 +108,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
 
     middleware = [
         Middleware(AccessLogMiddleware),
-        Middleware(SecurityHeadersMiddleware, https=settings.https),
+        Middleware(SecurityHeadersMiddleware, https=settings.https, connect=settings.sip_origins),
         Middleware(errors.ErrorPageMiddleware),
         Middleware(BodySizeLimitMiddleware),
         Middleware(
@@ -121,6 +122,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
     assets = Assets(settings.static_dir, watch=settings.reload_templates)
     routes = [
         *tabs.routes,
+        *phone_routes.routes,
         *auth_routes.routes,
         *recovery.routes,
         *health.routes,

@@ -28,6 +28,7 @@ from portal.auth.resets import check_new_password, describe_seconds
 from portal.devmail import ReceivedMail
 from portal.errors import MESSAGES
 from portal.mail import Email
+from portal.phone.view import FAILURES, REASONS, Caller, PhoneView
 from portal.security import CONTENT_SECURITY_POLICY
 from portal.settings import Settings
 from portal.templating import Templates
@@ -168,13 +169,26 @@ reset = _states(
         "min_length": DEFAULTS.password_min_length,
     },
 )
+# The softphone's states stand still in the gallery: each pins `phone_view`, so no page here
+# loads the phone's script or reaches for a SIP server.
+NO_PHONE_SYSTEM = PhoneView("off", reason="no-system")
+READY = PhoneView("ready")
+IN_CALL = PhoneView("incall", party="202", duration="1:23")
+CALLER = Caller(name="Grace Hopper", number="202")
 phone = _states(
-    "Phone tab", "phone.html", {"active": "phone"}, signed_in=True, fragment_frame="main"
+    "Phone tab",
+    "phone.html",
+    {"active": "phone", "phone_view": NO_PHONE_SYSTEM},
+    signed_in=True,
+    fragment_frame="main",
+)
+softphone = _states(
+    "Softphone", "phone.html", {"active": "phone", "phone_view": READY}, signed_in=True
 )
 settings = _states(
     "Settings tab",
     "settings.html",
-    tabs.settings_context(DEFAULTS),
+    {**tabs.settings_context(DEFAULTS), "phone_view": READY},
     signed_in=True,
     fragment_frame="main",
 )
@@ -254,6 +268,59 @@ REGISTRY: list[Pattern] = [
     ),
     phone("phone", "Phone"),
     phone("phone-tab-fragment", "Tab fragment", "The tab bar comes out of band.", blocks=TAB),
+    softphone("phone-connecting", "Connecting", phone_view=PhoneView("connecting", live=False)),
+    softphone("phone-ready", "Ready", "Registered: calls can be made and taken."),
+    softphone(
+        "phone-ready-number",
+        "Ready, a number typed",
+        phone_view=PhoneView("ready", number="202"),
+    ),
+    *(
+        softphone(
+            f"phone-disconnected-{reason}",
+            f"Disconnected: {reason.replace('-', ' ')}",
+            phone_view=PhoneView("disconnected", reason=reason),
+        )
+        for reason in REASONS
+        if reason != "no-system"
+    ),
+    softphone(
+        "phone-incoming",
+        "Incoming call",
+        "A dialog over whichever tab is open; Esc declines.",
+        phone_view=PhoneView("ready", incoming=CALLER),
+    ),
+    softphone("phone-calling", "Calling", phone_view=PhoneView("calling", party="202")),
+    softphone("phone-in-call", "In call", phone_view=IN_CALL),
+    softphone(
+        "phone-muted",
+        "In call, muted",
+        phone_view=PhoneView("incall", party="202", duration="1:23", muted=True),
+    ),
+    softphone(
+        "phone-on-hold",
+        "In call, on hold",
+        phone_view=PhoneView("incall", party="202", duration="1:23", held=True),
+    ),
+    softphone(
+        "phone-held-by-other",
+        "In call, held by the other side",
+        phone_view=PhoneView("incall", party="202", duration="1:23", remote_held=True),
+    ),
+    softphone(
+        "phone-keypad",
+        "In call, keypad open",
+        "Keys go to the other side as DTMF.",
+        phone_view=PhoneView("incall", party="202", duration="1:23", keypad=True, sent="12#"),
+    ),
+    *(
+        softphone(
+            f"phone-failed-{failure}",
+            f"Call failed: {failure.replace('-', ' ')}",
+            phone_view=PhoneView("ready", number="202", failure=failure, failed_party="202"),
+        )
+        for failure in FAILURES
+    ),
     settings("settings", "Settings"),
     settings("settings-empty-submit", "Change Password: nothing typed", errors=ALL_EMPTY),
     settings(
@@ -292,6 +359,17 @@ REGISTRY: list[Pattern] = [
         changed=tabs.CHANGED_MESSAGE,
     ),
     settings("settings-tab-fragment", "Tab fragment", blocks=TAB),
+    settings(
+        "settings-in-call",
+        "During a call",
+        "The softphone shrinks to a bar: the other party, the time, Hang up.",
+        phone_view=IN_CALL,
+    ),
+    settings(
+        "settings-incoming",
+        "An incoming call",
+        phone_view=PhoneView("ready", incoming=CALLER),
+    ),
     hint("strength-weak", "Weak", frame="strength", **_hint("sprockets")),
     hint("strength-fair", "Fair", frame="strength", **_hint("Sprockets-7")),
     hint("strength-strong", "Strong", frame="strength", **_hint("Ada builds 7 sprockets!")),

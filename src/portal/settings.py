@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -54,12 +55,19 @@ class Settings:
     argon2_time_cost: int = 2
     argon2_parallelism: int = 1
     reload_templates: bool = False
+    # The softphone: unset sip_ws_url means no phone system (the Phone tab says so).
+    sip_ws_url: str | None = None
+    sip_domain: str | None = None
+    sip_secret: str | None = None
+    turn_urls: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.session_idle_seconds < 1:
             raise SettingsError("PORTAL_SESSION_IDLE_SECONDS must be at least 1")
         if urlsplit(self.base_url).scheme not in ("http", "https"):
             raise SettingsError("PORTAL_BASE_URL must start with http:// or https://")
+        if self.sip_ws_url is not None:
+            _check_sip(self.sip_ws_url, self.sip_domain, self.sip_secret, self.turn_urls)
 
     def check_serving(self) -> None:
         """What serving needs beyond what the admin commands need."""
@@ -70,6 +78,14 @@ class Settings:
     def https(self) -> bool:
         """Whether the portal is served over TLS, which makes the session cookie Secure."""
         return urlsplit(self.base_url).scheme == "https"
+
+    @property
+    def sip_origins(self) -> tuple[str, ...]:
+        """The SIP server's WebSocket origin, which the pages' CSP lets them connect to."""
+        if self.sip_ws_url is None:
+            return ()
+        parts = urlsplit(self.sip_ws_url)
+        return (f"{parts.scheme}://{parts.netloc}",)
 
     @property
     def session_refresh_seconds(self) -> float:
@@ -108,6 +124,10 @@ class Settings:
                 password_min_length=config("PORTAL_PASSWORD_MIN_LENGTH", cast=int, default=8),
                 trusted_proxies=parse_networks(config("PORTAL_TRUSTED_PROXIES", default="")),
                 reload_templates=config("PORTAL_RELOAD_TEMPLATES", cast=bool, default=False),
+                sip_ws_url=config("PORTAL_SIP_WS_URL", default=None) or None,
+                sip_domain=config("PORTAL_SIP_DOMAIN", default=None) or None,
+                sip_secret=config("PORTAL_SIP_SECRET", default=None) or None,
+                turn_urls=tuple(config("PORTAL_TURN_URLS", default="").replace(",", " ").split()),
             )
         except ValueError as exc:
             if isinstance(exc, SettingsError):
@@ -123,6 +143,46 @@ def parse_networks(value: str) -> tuple[IPNetwork, ...]:
         )
     except ValueError:
         raise SettingsError(f"PORTAL_TRUSTED_PROXIES: not an address list: {value!r}") from None
+
+
+# RFC 7065 TURN URIs: turn:host[:port][?transport=udp|tcp], turns: for TLS.
+_TURN_URL = re.compile(
+    r"^turns?:(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?(?:\?transport=(?:udp|tcp))?$"
+)
+_DOMAIN = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$")
+SIP_SECRET_MIN_LENGTH = 16
+
+
+def _check_sip(ws_url: str, domain: str | None, secret: str | None, turn: tuple[str, ...]) -> None:
+    """The softphone's settings, checked together: a phone system needs all of them."""
+    parts = urlsplit(ws_url)
+    if parts.scheme not in ("ws", "wss") or not parts.hostname:
+        raise SettingsError(
+            f"PORTAL_SIP_WS_URL must be a ws:// or wss:// URL with a host, not {ws_url!r}"
+        )
+    if parts.username is not None or parts.password is not None:
+        raise SettingsError("PORTAL_SIP_WS_URL must not carry a user name or password")
+    try:
+        parts.port  # noqa: B018 - raises on a port that is not a number in range
+    except ValueError:
+        raise SettingsError(f"PORTAL_SIP_WS_URL has a malformed port: {ws_url!r}") from None
+    if domain is None:
+        raise SettingsError("PORTAL_SIP_DOMAIN is required when PORTAL_SIP_WS_URL is set")
+    if not _DOMAIN.match(domain):
+        raise SettingsError(f"PORTAL_SIP_DOMAIN must be a host name, not {domain!r}")
+    if secret is None:
+        raise SettingsError("PORTAL_SIP_SECRET is required when PORTAL_SIP_WS_URL is set")
+    if len(secret) < SIP_SECRET_MIN_LENGTH:
+        raise SettingsError(
+            f"PORTAL_SIP_SECRET must be at least {SIP_SECRET_MIN_LENGTH} characters:"
+            " anyone who guesses it can make credentials for any extension"
+        )
+    for url in turn:
+        if not _TURN_URL.match(url):
+            raise SettingsError(
+                "PORTAL_TURN_URLS: each entry must be a turn: or turns: URL"
+                f" (turn:host[:port][?transport=udp|tcp]), not {url!r}"
+            )
 
 
 def _demo_secret() -> str:

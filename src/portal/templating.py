@@ -16,6 +16,7 @@ from starlette.templating import Jinja2Templates
 from portal import csrf
 from portal.assets import Assets
 from portal.htmx import is_htmx
+from portal.phone.view import initial_view
 from portal.settings import PROJECT_ROOT
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
@@ -87,6 +88,8 @@ def _common_context(request: Request) -> dict[str, Any]:
         "htmx": is_htmx(request),
         "account": getattr(request.state, "account", None),
         "idle_seconds": request.app.state.settings.session_idle_seconds,
+        # The softphone in the page shell (the gallery passes `phone_view` to pin a state).
+        "phone": initial_view(request.app.state.settings.sip_ws_url is not None),
     }
 
 
