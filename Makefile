@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 CHECKED := src tests migrations bench
 
-.PHONY: run test lint typecheck pytest chromium sip-server node-deps bench bench-deps clean
+.PHONY: run test lint typecheck pytest chromium sip-server node-deps vendor bench bench-deps clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -76,6 +76,20 @@ $(AXE): tests/browser/package.json tests/browser/package-lock.json
 		echo "WARNING: npm is missing: the accessibility tests will skip (install nodejs and npm)"; \
 	fi
 
+# JsSIP ships no browser bundle: `make vendor` rebuilds static/vendor/jssip.min.js from the
+# packages pinned in vendor-build/package-lock.json, with the command recorded in
+# static/vendor/README.md, and checks that the bytes are the ones committed.
+# The MIT licences ask for their notices in every copy.
+JSSIP_NOTICE := /*! JsSIP 3.13.8, MIT, (c) José Luis Millán - Versatica. Bundled, each MIT: debug (c) TJ Holowaychuk, Josh Junon; ms (c) Vercel, Inc.; events (c) Joyent, Inc. and other Node contributors; sdp-transform (c) Eirik Albrigtsen. */
+ESBUILD_JSSIP := ./node_modules/.bin/esbuild node_modules/jssip/lib/JsSIP.js --bundle \
+	--format=iife --global-name=JsSIP --platform=browser --target=es2020 --minify \
+	--legal-comments=eof --charset=utf8 --log-level=warning --outfile=../static/vendor/jssip.min.js \
+	'--banner:js=$(JSSIP_NOTICE)'
+
+vendor:
+	cd vendor-build && npm ci --no-audit --no-fund --loglevel=error && $(ESBUILD_JSSIP)
+	cd static/vendor && sha256sum --check --strict ../../vendor-build/SHA256SUMS
+
 ## bench: serve the real app, load it with wrk, print the benchmark table (not part of make test)
 ## (BENCH_ARGS: --quick, --production, --soak [--minutes N --rate R]; see bench/__main__.py)
 BENCH_ARGS ?=
@@ -95,4 +109,4 @@ bench-deps:
 	fi
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache tests/browser/node_modules
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache tests/browser/node_modules vendor-build/node_modules

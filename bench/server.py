@@ -31,6 +31,7 @@ from portal.base import logs
 from portal.base.settings import Settings
 from portal.domain.accounts import Account
 from portal.flows.password.routes import form_context
+from portal.phone.view import shell_context
 from portal.tabs.tab import TAB_FRAGMENT
 from portal.web import csrf
 from portal.web.shared import STATE_KEY, Shared
@@ -119,7 +120,7 @@ def bare_app(settings: Settings) -> Starlette:
     with nothing else (no session, database, middleware or log line), what a tab partial could
     reach if all of those cost nothing.
     """
-    templates = make_templates(tabs=tabs.TABS)
+    templates = make_templates(tabs=tabs.TABS, context_processors=[shell_context])
     account = Account(1, "201", "Floor", None, "floor", "Floor", "stamp")
     context = form_context(settings)
 

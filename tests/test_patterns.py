@@ -14,13 +14,19 @@ from starlette.testclient import TestClient
 from portal.app import create_app
 from portal.base.resources import templates_dir
 from portal.base.settings import Settings
+from portal.dev import examples, patterns
 from portal.dev import gallery as gallery_module
-from portal.dev import patterns
 from portal.middleware.headers import CONTENT_SECURITY_POLICY
 from tests.servers import free_port
 
 # Templates that are only ever extended or imported: every state renders them.
-FRAMEWORK = {"base.html", "plain.html", "layout.html", "components/_ui.html"}
+FRAMEWORK = {
+    "base.html",
+    "plain.html",
+    "layout.html",
+    "components/_ui.html",
+    "components/_phone.html",
+}
 GALLERY = {"patterns.html", "patterns_frame.html"}
 NAMES = [pattern.name for pattern in patterns.REGISTRY]
 
@@ -60,7 +66,7 @@ def test_the_index_lists_every_state(gallery: TestClient) -> None:
     assert response.status_code == 200
     for name in NAMES:
         assert f'href="#{name}"' in response.text
-        for theme in patterns.THEMES:
+        for theme in examples.THEMES:
             assert f'src="/-/patterns/{name}?theme={theme}"' in response.text
     frames = re.findall(r"<iframe [^>]*>", response.text)
     assert len(frames) == 4 * len(NAMES)
@@ -74,7 +80,7 @@ def test_the_index_lists_every_state(gallery: TestClient) -> None:
         )
 
 
-@pytest.mark.parametrize("theme", patterns.THEMES)
+@pytest.mark.parametrize("theme", examples.THEMES)
 @pytest.mark.parametrize("name", NAMES)
 def test_every_state_renders(gallery: TestClient, name: str, theme: str) -> None:
     response = gallery.get(f"/-/patterns/{name}", params={"theme": theme})
@@ -82,6 +88,7 @@ def test_every_state_renders(gallery: TestClient, name: str, theme: str) -> None
     assert response.status_code == 200, response.text
     assert re.search(rf'<html data-theme="{theme}"[ >]', response.text)
     assert "example-csrf-token" in response.text or 'name="csrf_token"' not in response.text
+    assert "data-phone-live" not in response.text  # no state reaches for a SIP server
 
 
 @pytest.mark.parametrize(
@@ -98,6 +105,16 @@ def test_every_state_renders(gallery: TestClient, name: str, theme: str) -> None
         ("settings-wrong-current", "That is not your current password."),
         ("phone", "Ada Lovelace"),
         ("phone-tab-fragment", 'hx-swap-oob="true"'),
+        ("phone", "Disconnected: No phone system is configured for this portal."),
+        ("phone-ready", "<span data-phone-status>Ready</span>"),
+        ("phone-disconnected-microphone", "Disconnected: Microphone access is blocked"),
+        ("phone-disconnected-elsewhere", "The phone is open in another tab."),
+        ("phone-incoming", "data-phone-incoming open>"),
+        ("phone-on-hold", "In call with 202, on hold"),
+        ("phone-muted", 'data-phone-mute aria-pressed="true"'),
+        ("phone-keypad", 'data-phone-keypad aria-expanded="true"'),
+        ("phone-failed-busy", "202 is busy."),
+        ("settings-in-call", "In call with 202"),
         ("strength-strong", "strength-level--strong"),
         ("error-413", "Too large"),
         ("mail", '<a href="http://127.0.0.1:8000/reset-password/example-reset-token">'),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from pathlib import Path
 
 import pytest
@@ -85,6 +86,54 @@ def test_https_base_url_makes_the_cookie_secure_and_adds_hsts(sqlite_url: str) -
     assert response.headers["Strict-Transport-Security"].startswith("max-age=")
 
 
+SIP = {
+    "PORTAL_SECRET_KEY": "k",
+    "PORTAL_SIP_WS_URL": "wss://sip.example.com:8443/ws",
+    "PORTAL_SIP_DOMAIN": "sip.example.com",
+    "PORTAL_SIP_SECRET": "a-secret-of-sixteen-plus",
+}
+
+
+def test_no_phone_system_unless_its_websocket_is_set() -> None:
+    settings = Settings.from_env({"PORTAL_SECRET_KEY": "k", "PORTAL_SIP_DOMAIN": "x"})
+    assert settings.sip_ws_url is None
+    assert settings.turn_urls == ()
+
+
+def test_phone_system_settings_are_read() -> None:
+    turn = "turn:turn.example.com:3478?transport=udp, turns:turn.example.com:443?transport=tcp"
+    settings = Settings.from_env({**SIP, "PORTAL_TURN_URLS": turn})
+    assert settings.sip_ws_url == "wss://sip.example.com:8443/ws"
+    assert settings.sip_domain == "sip.example.com"
+    assert settings.sip_secret == "a-secret-of-sixteen-plus"
+    assert settings.turn_urls == (
+        "turn:turn.example.com:3478?transport=udp",
+        "turns:turn.example.com:443?transport=tcp",
+    )
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"PORTAL_SIP_WS_URL": "https://sip.example.com"}, "PORTAL_SIP_WS_URL must be a ws://"),
+        ({"PORTAL_SIP_WS_URL": "sip.example.com:8080"}, "PORTAL_SIP_WS_URL must be a ws://"),
+        ({"PORTAL_SIP_WS_URL": "ws://"}, "PORTAL_SIP_WS_URL must be a ws://"),
+        ({"PORTAL_SIP_WS_URL": "ws://u:p@sip.example.com"}, "PORTAL_SIP_WS_URL must not carry"),
+        ({"PORTAL_SIP_WS_URL": "ws://sip.example.com:99999"}, "PORTAL_SIP_WS_URL has a malformed"),
+        ({"PORTAL_SIP_DOMAIN": ""}, "PORTAL_SIP_DOMAIN is required"),
+        ({"PORTAL_SIP_DOMAIN": "sip example"}, "PORTAL_SIP_DOMAIN must be a host name"),
+        ({"PORTAL_SIP_SECRET": ""}, "PORTAL_SIP_SECRET is required"),
+        ({"PORTAL_SIP_SECRET": "short"}, "PORTAL_SIP_SECRET must be at least 16 characters"),
+        ({"PORTAL_TURN_URLS": "stun:stun.example.com"}, "PORTAL_TURN_URLS: each entry"),
+        ({"PORTAL_TURN_URLS": "turn:ok.example.com, https://x"}, "PORTAL_TURN_URLS: each entry"),
+        ({"PORTAL_TURN_URLS": "turn:h:3478?transport=sctp"}, "PORTAL_TURN_URLS: each entry"),
+    ],
+)
+def test_malformed_phone_settings_say_what_is_wrong(env: dict[str, str], message: str) -> None:
+    with pytest.raises(SettingsError, match=re.escape(message)):
+        Settings.from_env({**SIP, **env})
+
+
 def test_the_readme_table_is_the_declaration() -> None:
     """Every declared setting is in the README's table with its default and meaning, and the
     table has nothing else."""
@@ -103,7 +152,11 @@ def test_the_readme_table_is_the_declaration() -> None:
 
 
 def test_every_declared_variable_is_read() -> None:
-    environ = {"PORTAL_SECRET_KEY": "k", "PORTAL_TRUSTED_PROXIES": "10.0.0.1"}
+    environ = {
+        **SIP,
+        "PORTAL_TRUSTED_PROXIES": "10.0.0.1",
+        "PORTAL_TURN_URLS": "turn:turn.example.com:3478",
+    }
     for name, item, default in Settings.declared():
         if isinstance(default, bool):
             environ[item.env] = "false" if default else "true"

@@ -60,11 +60,13 @@ def test_shell_shows_who_is_signed_in_and_the_controls(signed_in: TestClient) ->
     assert 'aria-label="Theme: System"' in page
 
 
-def test_phone_tab_shows_the_extension_and_the_softphone_mount(signed_in: TestClient) -> None:
+def test_phone_tab_without_a_phone_system_says_so(signed_in: TestClient) -> None:
     page = signed_in.get("/phone").text
-    assert 'id="softphone"' in page
-    assert 'data-extension="201-wickedsprockets"' in page
-    assert "not available yet" in page  # and says so, rather than pretending
+    assert "Extension <strong>201</strong>" in page
+    assert 'role="status"><span class="phone-light" aria-hidden="true"></span><span' in page
+    assert "Disconnected: No phone system is configured for this portal." in page
+    assert "jssip" not in page and "phone." not in page  # no script to load for nothing
+    assert "The softphone needs JavaScript" in page  # shown only without JavaScript
 
 
 def test_settings_tab_has_the_change_password_section(signed_in: TestClient) -> None:

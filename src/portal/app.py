@@ -34,6 +34,8 @@ from portal.middleware.accesslog import AccessLogMiddleware
 from portal.middleware.bodylimit import BodySizeLimitMiddleware
 from portal.middleware.headers import SecurityHeadersMiddleware
 from portal.middleware.sessions import SessionMiddleware
+from portal.phone import routes as phone_routes
+from portal.phone.view import shell_context
 from portal.security.passwords import Passwords
 from portal.security.sessionstore import DatabaseStore, PortalStore, RedisStore
 from portal.security.throttle import Throttle
@@ -58,7 +60,12 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
     clock = clock or Clock()
     passwords = Passwords.from_settings(settings)
     assets = Assets(settings.static_dir, watch=settings.reload_templates)
-    templates = make_templates(auto_reload=settings.reload_templates, assets=assets, tabs=tabs.TABS)
+    templates = make_templates(
+        auto_reload=settings.reload_templates,
+        assets=assets,
+        tabs=tabs.TABS,
+        context_processors=[shell_context],
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Shared]]:
@@ -114,7 +121,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
 
     middleware = [
         Middleware(AccessLogMiddleware),
-        Middleware(SecurityHeadersMiddleware, https=settings.https),
+        Middleware(SecurityHeadersMiddleware, https=settings.https, connect=settings.sip_origins),
         Middleware(errors.ErrorPageMiddleware),
         Middleware(BodySizeLimitMiddleware),
         Middleware(
@@ -127,6 +134,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
     ]
     routes = [
         *tabs.routes,
+        *phone_routes.routes,
         *password_routes.routes,
         *signin_routes.routes,
         *reset_routes.routes,

@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
 from typing import NoReturn, TypeVar
 
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -229,19 +231,35 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
 def _demo(args: argparse.Namespace) -> int:
     from portal.dev.demo import seed
+    from portal.phone.demo import demo_phone_system
 
     os.environ["PORTAL_DEMO"] = "1"
     os.environ.setdefault("PORTAL_SMTP_PORT", str(DEMO_SMTP_PORT))
     os.environ.setdefault("PORTAL_MAIL_POLL_SECONDS", "1")
     os.environ.setdefault("PORTAL_BASE_URL", f"http://{args.host}:{args.port}")
-    settings = Settings.from_env()
-    db.upgrade(settings.database_url)
-    for line in _run(settings, lambda s: seed(s, Passwords.from_settings(settings))):
-        print(line)
-    base = f"http://{args.host}:{args.port}"
-    print(f"serving the demo on {base}  (Ctrl-C stops it)")
-    print(f"mail it sends: {base}/dev/mail")
-    if args.reload:
-        print(f"reloads on save; every page in every state: {base}/-/patterns")
-    args.workers = 1
-    return _serve(args, settings)
+    origin = os.environ["PORTAL_BASE_URL"].rstrip("/")
+    with demo_phone_system(Path("var") / "sip", origin) as (phone_settings, phone_line):
+        os.environ.update(phone_settings)
+        settings = Settings.from_env()
+        db.upgrade(settings.database_url)
+        for line in _run(settings, lambda s: seed(s, Passwords.from_settings(settings))):
+            print(line)
+        base = f"http://{args.host}:{args.port}"
+        print(f"serving the demo on {base}  (Ctrl-C stops it)")
+        print(f"mail it sends: {base}/dev/mail")
+        print(phone_line)
+        if args.reload:
+            print(f"reloads on save; every page in every state: {base}/-/patterns")
+        args.workers = 1
+        # uvicorn re-raises the SIGTERM or Ctrl-C it stopped for: as an exception it leaves
+        # through this block, which stops the demo's Kamailio on the way out.
+        signal.signal(signal.SIGTERM, _exit_on_signal)
+        signal.signal(signal.SIGINT, _exit_on_signal)
+        return _serve(args, settings)
+
+
+def _exit_on_signal(number: int, frame: object) -> NoReturn:
+    # A second signal must not cut short the way out (Kamailio would be left running).
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    raise SystemExit(0 if number == signal.SIGINT else 128 + number)

@@ -89,8 +89,29 @@
 
   function leave() {
     var here = location.pathname + location.search;
-    location.assign("/login?reason=idle&next=" + encodeURIComponent(here));
+    beforeLeaving().then(function () {
+      location.assign("/login?reason=idle&next=" + encodeURIComponent(here));
+    });
   }
+
+  // --- Leaving (sign-out, idle expiry): the softphone (phone.js) first ends any call and
+  // unregisters. It hears "portal:leave" and hands back a promise; we wait a little at most. ---
+  function beforeLeaving() {
+    var waits = [];
+    document.dispatchEvent(new CustomEvent("portal:leave", {
+      detail: { wait: function (promise) { waits.push(promise); } },
+    }));
+    if (!waits.length) return Promise.resolve();
+    return Promise.race([Promise.all(waits), new Promise(function (resolve) { setTimeout(resolve, 3000); })]);
+  }
+
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (!(form instanceof HTMLFormElement) || !form.matches("form.signout") || form.dataset.leaving) return;
+    event.preventDefault();
+    form.dataset.leaving = "true";
+    beforeLeaving().then(function () { form.submit(); });
+  });
 
   function checkSession() {
     fetch("/session", { credentials: "same-origin", cache: "no-store", headers: { Accept: "application/json" } })

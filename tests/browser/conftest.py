@@ -162,10 +162,16 @@ def wait_healthy(server: Server) -> None:
 @pytest.fixture(scope="session")
 def start_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., Server]]:
     """A factory: `start_server(idle_seconds=4)` serves a fresh database with one extension;
-    `start_server(mail=True)` also gives it an email address and a mail sink (`server.sink`)."""
+    `start_server(mail=True)` also gives it an email address and a mail sink (`server.sink`);
+    `extra_env` adds settings (e.g. PORTAL_RELOAD_TEMPLATES, which mounts the gallery)."""
     started: list[tuple[Server, Any]] = []
 
-    def start(*, idle_seconds: int | None = None, mail: bool = False) -> Server:
+    def start(
+        *,
+        idle_seconds: int | None = None,
+        mail: bool = False,
+        extra_env: dict[str, str] | None = None,
+    ) -> Server:
         workdir = tmp_path_factory.mktemp("server")
         port = free_port()
         sink: TestSink | None = None
@@ -175,6 +181,7 @@ def start_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[
             PORTAL_SECRET_KEY=secrets.token_urlsafe(32),
             PORTAL_BASE_URL=f"http://127.0.0.1:{port}",
         )
+        env.update(extra_env or {})
         if idle_seconds is not None:
             env["PORTAL_SESSION_IDLE_SECONDS"] = str(idle_seconds)
         if mail:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
@@ -150,6 +151,34 @@ class Settings:
         "designer mode (`--reload` turns it on): templates, CSS and JS are re-read when they"
         " change, and the pattern gallery is served",
     )
+    # The softphone: unset sip_ws_url means no phone system (the Phone tab says so).
+    sip_ws_url: str | None = setting(
+        None,
+        "PORTAL_SIP_WS_URL",
+        "the SIP server's WebSocket URL (`wss://…` in production); unset: the Phone tab says"
+        " that no phone system is configured",
+    )
+    sip_domain: str | None = setting(
+        None,
+        "PORTAL_SIP_DOMAIN",
+        "the SIP domain of the extensions' addresses: `sip:201-wickedsprockets@DOMAIN`",
+        shown="– (required with `PORTAL_SIP_WS_URL`)",  # noqa: RUF001 - as the README shows it
+    )
+    sip_secret: str | None = setting(
+        None,
+        "PORTAL_SIP_SECRET",
+        "shared with the SIP server's `auth_ephemeral` and coturn's `static-auth-secret`; the"
+        " portal makes short-lived SIP and TURN credentials with it",
+        shown="– (required with `PORTAL_SIP_WS_URL`, 16 characters or more)",  # noqa: RUF001
+    )
+    turn_urls: tuple[str, ...] = setting(
+        (),
+        "PORTAL_TURN_URLS",
+        "comma-separated `turn:`/`turns:` URLs (e.g. `turns:turn.example.com:443?transport=tcp`"
+        " for networks that allow only web traffic), handed to the browser with the same"
+        " short-lived credentials",
+        parse=lambda value: tuple(value.replace(",", " ").split()),
+    )
     # Not read from the environment: tests and benchmarks make hashing cheaper; production
     # keeps the README's figures.
     static_dir: Path = field(default_factory=static_dir)
@@ -162,6 +191,8 @@ class Settings:
             raise SettingsError("PORTAL_SESSION_IDLE_SECONDS must be at least 1")
         if urlsplit(self.base_url).scheme not in ("http", "https"):
             raise SettingsError("PORTAL_BASE_URL must start with http:// or https://")
+        if self.sip_ws_url is not None:
+            _check_sip(self.sip_ws_url, self.sip_domain, self.sip_secret, self.turn_urls)
 
     def check_serving(self) -> None:
         """What serving needs beyond what the admin commands need."""
@@ -172,6 +203,14 @@ class Settings:
     def https(self) -> bool:
         """Whether the portal is served over TLS, which makes the session cookie Secure."""
         return urlsplit(self.base_url).scheme == "https"
+
+    @property
+    def sip_origins(self) -> tuple[str, ...]:
+        """The SIP server's WebSocket origin, which the pages' CSP lets them connect to."""
+        if self.sip_ws_url is None:
+            return ()
+        parts = urlsplit(self.sip_ws_url)
+        return (f"{parts.scheme}://{parts.netloc}",)
 
     @property
     def session_refresh_seconds(self) -> float:
@@ -231,6 +270,46 @@ def parse_networks(value: str) -> tuple[IPNetwork, ...]:
         )
     except ValueError:
         raise SettingsError(f"PORTAL_TRUSTED_PROXIES: not an address list: {value!r}") from None
+
+
+# RFC 7065 TURN URIs: turn:host[:port][?transport=udp|tcp], turns: for TLS.
+_TURN_URL = re.compile(
+    r"^turns?:(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?(?:\?transport=(?:udp|tcp))?$"
+)
+_DOMAIN = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$")
+SIP_SECRET_MIN_LENGTH = 16
+
+
+def _check_sip(ws_url: str, domain: str | None, secret: str | None, turn: tuple[str, ...]) -> None:
+    """The softphone's settings, checked together: a phone system needs all of them."""
+    parts = urlsplit(ws_url)
+    if parts.scheme not in ("ws", "wss") or not parts.hostname:
+        raise SettingsError(
+            f"PORTAL_SIP_WS_URL must be a ws:// or wss:// URL with a host, not {ws_url!r}"
+        )
+    if parts.username is not None or parts.password is not None:
+        raise SettingsError("PORTAL_SIP_WS_URL must not carry a user name or password")
+    try:
+        parts.port  # noqa: B018 - raises on a port that is not a number in range
+    except ValueError:
+        raise SettingsError(f"PORTAL_SIP_WS_URL has a malformed port: {ws_url!r}") from None
+    if domain is None:
+        raise SettingsError("PORTAL_SIP_DOMAIN is required when PORTAL_SIP_WS_URL is set")
+    if not _DOMAIN.match(domain):
+        raise SettingsError(f"PORTAL_SIP_DOMAIN must be a host name, not {domain!r}")
+    if secret is None:
+        raise SettingsError("PORTAL_SIP_SECRET is required when PORTAL_SIP_WS_URL is set")
+    if len(secret) < SIP_SECRET_MIN_LENGTH:
+        raise SettingsError(
+            f"PORTAL_SIP_SECRET must be at least {SIP_SECRET_MIN_LENGTH} characters:"
+            " anyone who guesses it can make credentials for any extension"
+        )
+    for url in turn:
+        if not _TURN_URL.match(url):
+            raise SettingsError(
+                "PORTAL_TURN_URLS: each entry must be a turn: or turns: URL"
+                f" (turn:host[:port][?transport=udp|tcp]), not {url!r}"
+            )
 
 
 def _demo_secret() -> str:

@@ -13,15 +13,8 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from portal.base.settings import Settings
-from portal.dev.patterns import (
-    EMAILS,
-    EXAMPLE,
-    EXAMPLE_CSRF_TOKEN,
-    PATTERNS,
-    REGISTRY,
-    THEMES,
-    Pattern,
-)
+from portal.dev.examples import EMAILS, EXAMPLE, EXAMPLE_CSRF_TOKEN, THEMES, Pattern
+from portal.dev.patterns import PATTERNS, REGISTRY
 from portal.domain.accounts import Account
 from portal.domain.mail import Email
 from portal.middleware.headers import CONTENT_SECURITY_POLICY

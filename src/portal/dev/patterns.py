@@ -5,153 +5,37 @@ pages; CI renders all of it. A template without a state fails a test.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, Literal
-
-from portal.base.settings import Settings
-from portal.domain import emails
-from portal.domain.accounts import Account
-from portal.domain.mail import Email
-from portal.domain.mailsink import ReceivedMail
-from portal.flows.newpassword import check_new_password
+from portal.dev.examples import (
+    ALL_EMPTY,
+    CHANGED_EMAIL,
+    DEFAULTS,
+    EXAMPLE_RESET_TOKEN,
+    INBOX,
+    LOCKED,
+    RESET_EMAIL,
+    SHORT,
+    TAB,
+    USER,
+    Pattern,
+    hint_for,
+    refused,
+    states,
+)
 from portal.flows.password import routes as password_routes
 from portal.flows.password import service as password_service
 from portal.flows.reset import routes as reset_routes
-from portal.flows.reset.service import describe_seconds
 from portal.flows.signin import routes as signin_routes
 from portal.middleware.errors import MESSAGES
-from portal.security.policy import strength
-from portal.security.throttle import Refusal
+from portal.phone.view import FAILURES, REASONS, Caller, PhoneView
 from portal.tabs import TABS
-from portal.tabs.tab import TAB_FRAGMENT
 
-# Where a state's markup sits on its page: "page" is a whole page as the app serves it; the
-# others wrap a fragment or partial in what surrounds it in the app, so that it is styled.
-Frame = Literal["page", "main", "auth", "card", "strength", "text"]
-THEMES = ("dark", "light")
-# Stand-ins, never real tokens: a form in the gallery posts and is refused.
-EXAMPLE_CSRF_TOKEN = "example-csrf-token"  # noqa: S105
-EXAMPLE_RESET_TOKEN = "example-reset-token"  # noqa: S105
-DEFAULTS = Settings()
-EXAMPLE = Account(
-    id=1,
-    number="201",
-    name="Ada Lovelace",
-    email="ada@example.com",
-    tenant_code="wickedsprockets",
-    tenant_name="Wicked Sprockets",
-    stamp="example-stamp",
-)
-
-
-@dataclass(frozen=True)
-class Pattern:
-    """One named state: a template (or some of its blocks) with an example context."""
-
-    name: str
-    group: str
-    title: str
-    template: str
-    context: Mapping[str, Any] = field(default_factory=dict)
-    description: str = ""
-    blocks: tuple[str, ...] = ()  # a fragment: these blocks alone, as htmx receives them
-    signed_in: bool = False
-    frame: Frame = "page"
-
-
-def _refused(new: str, confirm: str) -> dict[str, str]:
-    """The errors the one password policy gives for this pair, worded as the app words them."""
-    return check_new_password(
-        new,
-        confirm,
-        DEFAULTS.password_min_length,
-        username=EXAMPLE.username,
-        tenant_code=EXAMPLE.tenant_code,
-    )
-
-
-def _hint(password: str) -> dict[str, Any]:
-    return {
-        "hint": strength(
-            password,
-            DEFAULTS.password_min_length,
-            username=EXAMPLE.username,
-            tenant_code=EXAMPLE.tenant_code,
-        )
-    }
-
-
-EMAILS: dict[str, Callable[..., Email]] = {
-    "reset": emails.reset_link,
-    "changed": emails.password_changed,
-}
-RESET_EMAIL = {
-    "username": EXAMPLE.username,
-    "tenant_name": EXAMPLE.tenant_name,
-    "link": f"{DEFAULTS.base_url}/reset-password/{EXAMPLE_RESET_TOKEN}",
-    "hours": describe_seconds(DEFAULTS.reset_token_seconds),
-}
-CHANGED_EMAIL = {"username": EXAMPLE.username, "tenant_name": EXAMPLE.tenant_name}
-
-
-def _received(email: Email) -> ReceivedMail:
-    return ReceivedMail(
-        sender=DEFAULTS.mail_from,
-        to=email.recipient,
-        recipients=(email.recipient,),
-        subject=email.subject,
-        date="Tue, 02 Jun 2026 10:00:00 +0000",
-        message_id="<example@portal.localhost>",
-        text=email.text,
-        html=email.html,
-    )
-
-
-LOCKED = Refusal(wait_seconds=14 * 60).message
-ALL_EMPTY = {"current_password": password_service.NO_CURRENT, **_refused("", "")}
-SHORT = _refused("sprock", "sprockets")
-INBOX = [_received(emails.reset_link(EXAMPLE.email or "", **RESET_EMAIL))]
-USER = EXAMPLE.username
-TAB = tuple(TAB_FRAGMENT)
-
-
-def _states(
-    group: str,
-    template: str,
-    defaults: Mapping[str, Any],
-    *,
-    signed_in: bool = False,
-    fragment_frame: Frame = "card",
-) -> Callable[..., Pattern]:
-    """A maker of `template`'s states: `defaults` overridden by each state's own context."""
-
-    def make(
-        name: str,
-        title: str,
-        description: str = "",
-        /,  # so that a template's own `title` can be in **context
-        *,
-        blocks: tuple[str, ...] = (),
-        frame: Frame | None = None,
-        **context: Any,
-    ) -> Pattern:
-        merged = {**defaults, **context}
-        frame = frame or (fragment_frame if blocks else "page")
-        return Pattern(name, group, title, template, merged, description, blocks, signed_in, frame)
-
-    return make
-
-
-login = _states(
-    "Sign in", "login.html", {"error": None, "username": "", "next": "", "notice": None}
-)
-forgot = _states(
+login = states("Sign in", "login.html", {"error": None, "username": "", "next": "", "notice": None})
+forgot = states(
     "Forgot password",
     "forgot.html",
     {"sent": False, "error": None, "username": "", "valid_for": RESET_EMAIL["hours"]},
 )
-reset = _states(
+reset = states(
     "Reset password",
     "reset.html",
     {
@@ -162,25 +46,38 @@ reset = _states(
         "min_length": DEFAULTS.password_min_length,
     },
 )
-phone = _states(
-    "Phone tab", "phone.html", {"active": "phone"}, signed_in=True, fragment_frame="main"
-)
-settings = _states(
-    "Settings tab",
-    "settings.html",
-    password_routes.form_context(DEFAULTS),
+# The softphone's states stand still in the gallery: each pins `phone_view`, so no page here
+# loads the phone's script or reaches for a SIP server.
+NO_PHONE_SYSTEM = PhoneView("off", reason="no-system")
+READY = PhoneView("ready")
+IN_CALL = PhoneView("incall", party="202", duration="1:23")
+CALLER = Caller(name="Grace Hopper", number="202")
+phone = states(
+    "Phone tab",
+    "phone.html",
+    {"active": "phone", "phone_view": NO_PHONE_SYSTEM},
     signed_in=True,
     fragment_frame="main",
 )
-hint = _states("Password strength hint", "components/_strength.html", {})
-error = _states("Error pages", "error.html", {}, fragment_frame="auth")
-mail = _states(
+softphone = states(
+    "Softphone", "phone.html", {"active": "phone", "phone_view": READY}, signed_in=True
+)
+settings = states(
+    "Settings tab",
+    "settings.html",
+    {**password_routes.form_context(DEFAULTS), "phone_view": READY},
+    signed_in=True,
+    fragment_frame="main",
+)
+hint = states("Password strength hint", "components/_strength.html", {})
+error = states("Error pages", "error.html", {}, fragment_frame="auth")
+mail = states(
     "Demo mail", "dev_mail.html", {"messages": INBOX, "running": True}, fragment_frame="main"
 )
-reset_email = _states("Emails", "email/reset.txt", RESET_EMAIL)
-reset_email_html = _states("Emails", "email/reset.html", RESET_EMAIL)
-changed_email = _states("Emails", "email/changed.txt", CHANGED_EMAIL)
-changed_email_html = _states("Emails", "email/changed.html", CHANGED_EMAIL)
+reset_email = states("Emails", "email/reset.txt", RESET_EMAIL)
+reset_email_html = states("Emails", "email/reset.html", RESET_EMAIL)
+changed_email = states("Emails", "email/changed.txt", CHANGED_EMAIL)
+changed_email_html = states("Emails", "email/changed.html", CHANGED_EMAIL)
 
 REGISTRY: list[Pattern] = [
     login("login", "Empty"),
@@ -236,11 +133,11 @@ REGISTRY: list[Pattern] = [
     ),
     forgot("forgot-sent-fragment", "Fragment: sent", blocks=("forgot",), sent=True, username=USER),
     reset("reset", "Form"),
-    reset("reset-empty", "Nothing typed", errors=_refused("", "")),
+    reset("reset-empty", "Nothing typed", errors=refused("", "")),
     reset("reset-too-short", "Too short, not confirmed", errors=SHORT),
-    reset("reset-common", "A common password", errors=_refused("password1", "password1")),
-    reset("reset-username", "Contains the username", errors=_refused(f"ada-{USER}", USER)),
-    reset("reset-mismatch", "Confirmation differs", errors=_refused("Horse-7!", "Horse-8!")),
+    reset("reset-common", "A common password", errors=refused("password1", "password1")),
+    reset("reset-username", "Contains the username", errors=refused(f"ada-{USER}", USER)),
+    reset("reset-mismatch", "Confirmation differs", errors=refused("Horse-7!", "Horse-8!")),
     reset("reset-invalid", "Expired or used link", "Answered with 410.", invalid=True),
     reset("reset-fragment-errors", "Fragment: policy errors", blocks=("reset",), errors=SHORT),
     reset(
@@ -248,6 +145,59 @@ REGISTRY: list[Pattern] = [
     ),
     phone("phone", "Phone"),
     phone("phone-tab-fragment", "Tab fragment", "The tab bar comes out of band.", blocks=TAB),
+    softphone("phone-connecting", "Connecting", phone_view=PhoneView("connecting", live=False)),
+    softphone("phone-ready", "Ready", "Registered: calls can be made and taken."),
+    softphone(
+        "phone-ready-number",
+        "Ready, a number typed",
+        phone_view=PhoneView("ready", number="202"),
+    ),
+    *(
+        softphone(
+            f"phone-disconnected-{reason}",
+            f"Disconnected: {reason.replace('-', ' ')}",
+            phone_view=PhoneView("disconnected", reason=reason),
+        )
+        for reason in REASONS
+        if reason != "no-system"
+    ),
+    softphone(
+        "phone-incoming",
+        "Incoming call",
+        "A dialog over whichever tab is open; Esc declines.",
+        phone_view=PhoneView("ready", incoming=CALLER),
+    ),
+    softphone("phone-calling", "Calling", phone_view=PhoneView("calling", party="202")),
+    softphone("phone-in-call", "In call", phone_view=IN_CALL),
+    softphone(
+        "phone-muted",
+        "In call, muted",
+        phone_view=PhoneView("incall", party="202", duration="1:23", muted=True),
+    ),
+    softphone(
+        "phone-on-hold",
+        "In call, on hold",
+        phone_view=PhoneView("incall", party="202", duration="1:23", held=True),
+    ),
+    softphone(
+        "phone-held-by-other",
+        "In call, held by the other side",
+        phone_view=PhoneView("incall", party="202", duration="1:23", remote_held=True),
+    ),
+    softphone(
+        "phone-keypad",
+        "In call, keypad open",
+        "Keys go to the other side as DTMF.",
+        phone_view=PhoneView("incall", party="202", duration="1:23", keypad=True, sent="12#"),
+    ),
+    *(
+        softphone(
+            f"phone-failed-{failure}",
+            f"Call failed: {failure.replace('-', ' ')}",
+            phone_view=PhoneView("ready", number="202", failure=failure, failed_party="202"),
+        )
+        for failure in FAILURES
+    ),
     settings("settings", "Settings"),
     settings("settings-empty-submit", "Change Password: nothing typed", errors=ALL_EMPTY),
     settings(
@@ -265,7 +215,7 @@ REGISTRY: list[Pattern] = [
     settings(
         "settings-company-code",
         "Change Password: contains the company code",
-        errors=_refused("Wickedsprockets99", "Wickedsprockets99"),
+        errors=refused("Wickedsprockets99", "Wickedsprockets99"),
     ),
     settings(
         "settings-changed",
@@ -286,9 +236,20 @@ REGISTRY: list[Pattern] = [
         changed=password_routes.CHANGED_MESSAGE,
     ),
     settings("settings-tab-fragment", "Tab fragment", blocks=TAB),
-    hint("strength-weak", "Weak", frame="strength", **_hint("sprockets")),
-    hint("strength-fair", "Fair", frame="strength", **_hint("Sprockets-7")),
-    hint("strength-strong", "Strong", frame="strength", **_hint("Ada builds 7 sprockets!")),
+    settings(
+        "settings-in-call",
+        "During a call",
+        "The softphone shrinks to a bar: the other party, the time, Hang up.",
+        phone_view=IN_CALL,
+    ),
+    settings(
+        "settings-incoming",
+        "An incoming call",
+        phone_view=PhoneView("ready", incoming=CALLER),
+    ),
+    hint("strength-weak", "Weak", frame="strength", **hint_for("sprockets")),
+    hint("strength-fair", "Fair", frame="strength", **hint_for("Sprockets-7")),
+    hint("strength-strong", "Strong", frame="strength", **hint_for("Ada builds 7 sprockets!")),
     *(
         error(f"error-{code}", f"{code} {title}", title=title, message=message, status_code=code)
         for code, (title, message) in MESSAGES.items()
@@ -315,14 +276,14 @@ REGISTRY: list[Pattern] = [
 ]
 
 
-def _tab_states(shown: set[str]) -> list[Pattern]:
+def _tabstates(shown: set[str]) -> list[Pattern]:
     """A page and a tab fragment for every registered tab whose template has no states above, so
     that a new tab shows here (and is rendered by the tests) with no entry in this file."""
     made = []
     for tab in TABS:
         if tab.template in shown:
             continue
-        state = _states(
+        state = states(
             f"{tab.label} tab",
             tab.template,
             {"active": tab.name},
@@ -341,7 +302,7 @@ def _tab_states(shown: set[str]) -> list[Pattern]:
     return made
 
 
-REGISTRY += _tab_states({pattern.template for pattern in REGISTRY})
+REGISTRY += _tabstates({pattern.template for pattern in REGISTRY})
 PATTERNS = {pattern.name: pattern for pattern in REGISTRY}
 if len(PATTERNS) != len(REGISTRY):
     raise ValueError("two patterns share a name")

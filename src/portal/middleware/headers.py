@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -22,9 +24,13 @@ CONTENT_SECURITY_POLICY = "; ".join(
 )
 
 
-def security_headers(*, https: bool) -> dict[str, str]:
+def security_headers(*, https: bool, connect: Sequence[str] = ()) -> dict[str, str]:
+    """`connect`: origins beyond 'self' that pages may open connections to (the SIP server)."""
+    policy = CONTENT_SECURITY_POLICY
+    if connect:
+        policy = policy.replace("connect-src 'self'", " ".join(["connect-src 'self'", *connect]))
     headers = {
-        "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+        "Content-Security-Policy": policy,
         "X-Content-Type-Options": "nosniff",
         "Referrer-Policy": "same-origin",
         "X-Frame-Options": "DENY",
@@ -43,9 +49,16 @@ class SecurityHeadersMiddleware:
     sign-out then asks the server again and gets the login page.
     """
 
-    def __init__(self, app: ASGIApp, *, https: bool, static_prefix: str = "/static/") -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        https: bool,
+        connect: Sequence[str] = (),
+        static_prefix: str = "/static/",
+    ) -> None:
         self.app = app
-        self.headers = security_headers(https=https)
+        self.headers = security_headers(https=https, connect=connect)
         self.static_prefix = static_prefix
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

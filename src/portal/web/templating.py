@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import jinja2
@@ -18,6 +18,8 @@ from portal.web.assets import Assets
 from portal.web.htmx import is_htmx
 from portal.web.shared import shared_of
 
+ContextProcessor = Callable[[Request], dict[str, Any]]
+
 
 class Templates(Jinja2Templates):
     """Starlette's templates, plus rendering named blocks found anywhere up the `extends` chain.
@@ -26,8 +28,10 @@ class Templates(Jinja2Templates):
     (the tab bar), and jinja2-fragments only looks in the page itself.
     """
 
-    def __init__(self, env: jinja2.Environment) -> None:
-        super().__init__(env=env, context_processors=[_common_context])
+    def __init__(
+        self, env: jinja2.Environment, context_processors: Sequence[ContextProcessor] = ()
+    ) -> None:
+        super().__init__(env=env, context_processors=[_common_context, *context_processors])
         self._owners: dict[tuple[str, str], str] = {}
 
     def block_owner(self, name: str, block: str) -> str:
@@ -64,10 +68,17 @@ class Templates(Jinja2Templates):
 
 
 def make_templates(
-    *, auto_reload: bool = False, assets: Assets | None = None, tabs: Sequence[object] = ()
+    *,
+    auto_reload: bool = False,
+    assets: Assets | None = None,
+    tabs: Sequence[object] = (),
+    context_processors: Sequence[ContextProcessor] = (),
 ) -> Templates:
-    """The portal's templates; `static("css/portal.css")` in them names fingerprinted files, and
-    `tabs` is the tab bar's registry (`portal.tabs.TABS`)."""
+    """The portal's templates; `static("css/portal.css")` in them names fingerprinted files.
+
+    `tabs` is the tab bar's registry (`portal.tabs.TABS`); `context_processors` add to every
+    page's context (the softphone in the page shell: `portal.phone.view.shell_context`).
+    """
     assets = assets or Assets(static_dir(), watch=auto_reload)
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(templates_dir()),
@@ -79,7 +90,7 @@ def make_templates(
     )
     env.globals["static"] = assets.url
     env.globals["tabs"] = tabs
-    return Templates(env)
+    return Templates(env, context_processors)
 
 
 def _common_context(request: Request) -> dict[str, Any]:
