@@ -131,12 +131,12 @@ def test_theme_is_set_on_html_server_side(gallery: TestClient) -> None:
 
 
 @pytest.mark.parametrize("path", ["/-/patterns", "/-/patterns/login", "/-/patterns/mail"])
-def test_gallery_may_be_framed_by_itself_only(gallery: TestClient, path: str) -> None:
+def test_gallery_frames_and_may_be_framed_by_itself_only(gallery: TestClient, path: str) -> None:
     response = gallery.get(path)
     policy = response.headers["content-security-policy"]
 
     assert policy == CONTENT_SECURITY_POLICY.replace(
-        "frame-ancestors 'none'", "frame-ancestors 'self'"
+        "frame-ancestors 'none'", "frame-src 'self'; frame-ancestors 'self'"
     )
     assert "unsafe-inline" not in policy
     assert response.headers["x-frame-options"] == "SAMEORIGIN"
