@@ -79,3 +79,23 @@ def test_htmx_config_keeps_htmx_from_injecting_styles(client: TestClient) -> Non
         client.get("/login").text
     )
 
+
+def test_every_answer_on_a_reset_link_sends_no_referrer(client: TestClient) -> None:
+    """The reset token is in the path: no page there, an error's neither, may pass it on as a
+    referrer, not even to this site (its own requests could land in a proxy's log)."""
+    path = "/reset-password/" + "A" * 43
+    answers = {
+        "page": client.get(path),  # this link is unknown: 410
+        "no CSRF token": client.post(path, data={"new_password": "x"}),  # 403
+        "not allowed": client.put(path),  # 405
+        "too large": client.post(path, content=b"x" * 100_000),  # 413
+    }
+    assert {name: r.status_code for name, r in answers.items()} == {
+        "page": 410,
+        "no CSRF token": 403,
+        "not allowed": 405,
+        "too large": 413,
+    }
+    for response in answers.values():
+        assert response.headers["Referrer-Policy"] == "no-referrer"
+    assert client.get("/reset-password").headers["Referrer-Policy"] == "same-origin"

@@ -8,6 +8,8 @@ from starlette.datastructures import MutableHeaders
 from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from portal.accesslog import holds_secret
+
 
 def content_security_policy(*, connect: Sequence[str] = (), media: Sequence[str] = ()) -> str:
     """The Content-Security-Policy: nothing but what is listed here (`default-src 'none'`).
@@ -34,11 +36,13 @@ def content_security_policy(*, connect: Sequence[str] = (), media: Sequence[str]
 CONTENT_SECURITY_POLICY = content_security_policy()
 
 
-def security_headers(*, https: bool) -> dict[str, str]:
+def security_headers(*, https: bool, secret: bool = False) -> dict[str, str]:
+    """The headers every answer carries; `secret` for a path that holds one (a reset link),
+    which not even this site's own pages may be told as a referrer."""
     headers = {
         "Content-Security-Policy": CONTENT_SECURITY_POLICY,
         "X-Content-Type-Options": "nosniff",
-        "Referrer-Policy": "same-origin",
+        "Referrer-Policy": "no-referrer" if secret else "same-origin",
         "X-Frame-Options": "DENY",
         "Cross-Origin-Opener-Policy": "same-origin",
         "Cross-Origin-Resource-Policy": "same-origin",
@@ -53,12 +57,14 @@ class SecurityHeadersMiddleware:
     """Adds the security headers to every response, and `no-store` to every dynamic one.
 
     Pages carry CSRF tokens and account details, so none of them may sit in a cache; Back after
-    sign-out then asks the server again and gets the login page.
+    sign-out then asks the server again and gets the login page. Under a path that holds a
+    secret, every answer, an error page's too, sends no referrer.
     """
 
     def __init__(self, app: ASGIApp, *, https: bool, static_prefix: str = "/static/") -> None:
         self.app = app
         self.headers = security_headers(https=https)
+        self.secret_headers = security_headers(https=https, secret=True)
         self.static_prefix = static_prefix
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -66,12 +72,16 @@ class SecurityHeadersMiddleware:
             await self.app(scope, receive, send)
             return
         dynamic = not scope["path"].startswith(self.static_prefix)
+        secret = holds_secret(scope["path"])
+        added = self.secret_headers if secret else self.headers
 
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
-                for name, value in self.headers.items():
+                for name, value in added.items():
                     headers.setdefault(name, value)
+                if secret:  # whatever the page asked for
+                    headers["Referrer-Policy"] = added["Referrer-Policy"]
                 if dynamic:
                     headers.setdefault("Cache-Control", "no-store")
             await send(message)
