@@ -142,6 +142,18 @@ def test_gallery_frames_and_may_be_framed_by_itself_only(gallery: TestClient, pa
     assert response.headers["x-frame-options"] == "SAMEORIGIN"
 
 
+def test_the_gallerys_sandboxed_frames_may_load_the_static_files(gallery: TestClient) -> None:
+    """The frames have an origin of their own (sandboxed): the public static files, and only
+    they, are open to other origins while the gallery is mounted."""
+    stylesheet = re.search(r'href="(/static/css/portal\.[^"]+)"', gallery.get("/login").text)
+    assert stylesheet
+    assert gallery.get(stylesheet.group(1)).headers["cross-origin-resource-policy"] == (
+        "cross-origin"
+    )
+    for path in ("/login", "/-/patterns/login"):
+        assert gallery.get(path).headers["cross-origin-resource-policy"] == "same-origin"
+
+
 def test_rest_of_site_still_refuses_frames(gallery: TestClient) -> None:
     response = gallery.get("/login")
 

@@ -96,9 +96,10 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
             await db.dispose(engine)
             await asyncio.to_thread(passwords.close)
 
+    gallery = patterns.enabled(settings)
     middleware = [
         Middleware(AccessLogMiddleware),
-        Middleware(SecurityHeadersMiddleware, https=settings.https),
+        Middleware(SecurityHeadersMiddleware, https=settings.https, framed_gallery=gallery),
         Middleware(errors.ErrorPageMiddleware),
         Middleware(BodySizeLimitMiddleware),
         Middleware(
@@ -116,7 +117,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
         *recovery.routes,
         *health.routes,
         *(devmail.routes if settings.demo else []),
-        *(patterns.routes if patterns.enabled(settings) else []),
+        *(patterns.routes if gallery else []),
         Mount("/static", assets, name="static"),
     ]
     app = Starlette(

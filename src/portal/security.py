@@ -58,13 +58,25 @@ class SecurityHeadersMiddleware:
 
     Pages carry CSRF tokens and account details, so none of them may sit in a cache; Back after
     sign-out then asks the server again and gets the login page. Under a path that holds a
-    secret, every answer, an error page's too, sends no referrer.
+    secret, every answer, an error page's too, sends no referrer. With `framed_gallery`, the
+    static files (public, and only they) may be loaded across origins: the pattern gallery's
+    sandboxed frames have an origin of their own, which same-origin would turn away.
     """
 
-    def __init__(self, app: ASGIApp, *, https: bool, static_prefix: str = "/static/") -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        https: bool,
+        framed_gallery: bool = False,
+        static_prefix: str = "/static/",
+    ) -> None:
         self.app = app
         self.headers = security_headers(https=https)
         self.secret_headers = security_headers(https=https, secret=True)
+        self.static_headers = self.headers
+        if framed_gallery:
+            self.static_headers = {**self.headers, "Cross-Origin-Resource-Policy": "cross-origin"}
         self.static_prefix = static_prefix
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -73,7 +85,7 @@ class SecurityHeadersMiddleware:
             return
         dynamic = not scope["path"].startswith(self.static_prefix)
         secret = holds_secret(scope["path"])
-        added = self.secret_headers if secret else self.headers
+        added = self.secret_headers if secret else self.headers if dynamic else self.static_headers
 
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start":
