@@ -106,9 +106,15 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
             await db.dispose(engine)
             await asyncio.to_thread(passwords.close)
 
+    gallery = patterns.enabled(settings)
     middleware = [
         Middleware(AccessLogMiddleware),
-        Middleware(SecurityHeadersMiddleware, https=settings.https, connect=settings.sip_origins),
+        Middleware(
+            SecurityHeadersMiddleware,
+            https=settings.https,
+            connect=settings.sip_origins,
+            framed_gallery=gallery,
+        ),
         Middleware(errors.ErrorPageMiddleware),
         Middleware(BodySizeLimitMiddleware),
         Middleware(
@@ -127,7 +133,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
         *recovery.routes,
         *health.routes,
         *(devmail.routes if settings.demo else []),
-        *(patterns.routes if patterns.enabled(settings) else []),
+        *(patterns.routes if gallery else []),
         Mount("/static", assets, name="static"),
     ]
     app = Starlette(
