@@ -7,15 +7,22 @@ import json
 import logging
 import os
 import re
+import secrets
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from starlette.testclient import TestClient
 
+from portal.app import create_app
 from portal.base.logs import JsonFormatter, NonBlockingHandler, RequestIdFilter
-from tests.conftest import PASSWORD, Account, Auth
+from portal.base.settings import Settings
+from tests.conftest import PASSWORD, Account, Auth, csrf_from
+
+NEW = "a new and better passphrase"
 
 
 class Collect(logging.Handler):
@@ -158,3 +165,73 @@ def test_a_stalled_log_reader_never_holds_up_the_caller() -> None:
     assert expected == 200  # every line written or counted as dropped
     assert 50 <= kept <= 51  # the backlog, and the one being written when it filled
     assert lines[-1] == "after"
+
+
+def reset_token_lines(collected: Collect, token: str) -> list[str]:
+    """Every line the server logged, tracebacks included, that holds `token` (not the lines of
+    the test's own HTTP client)."""
+    return [
+        text
+        for line in collected.lines
+        if not str(line["logger"]).startswith("httpx") and token in (text := json.dumps(line))
+    ]
+
+
+@pytest.fixture
+def storage_down(settings: Settings, tmp_path: Path) -> Iterator[TestClient]:
+    """The app with its database out of reach: a SQLite file that cannot be opened, or a
+    PostgreSQL server that is not there (Redis, in the production profile, still answers)."""
+    unreachable = (
+        f"sqlite:///{tmp_path}/no-such-directory/portal.db"
+        if settings.redis_url is None
+        else "postgresql+psycopg://nobody@127.0.0.1:1/none"
+    )
+    app = create_app(replace(settings, database_url=unreachable))
+    with TestClient(app, base_url="http://127.0.0.1:8000", follow_redirects=False) as client:
+        yield client
+
+
+def test_no_reset_token_reaches_the_log_while_storage_is_down(
+    storage_down: TestClient, collected: Collect
+) -> None:
+    """The 503 on a reset link: every line prints `/reset-password/…`, and the page, like the
+    reset page itself, tells no one the link as a referrer."""
+    logging.getLogger().setLevel(logging.DEBUG)
+    client, token = storage_down, secrets.token_urlsafe(32)
+    csrf_token = csrf_from(client.get("/login").text)  # needs no storage
+    shown = client.get(f"/reset-password/{token}")
+    posted = client.post(
+        f"/reset-password/{token}",
+        data={"new_password": NEW, "confirm_password": NEW, "csrf_token": csrf_token},
+    )
+    for response in (shown, posted):
+        assert response.status_code == 503
+        assert "Temporarily unavailable" in response.text
+        assert response.headers["Referrer-Policy"] == "no-referrer"
+    assert reset_token_lines(collected, token) == []
+    messages = [str(line["message"]) for line in collected.lines]
+    assert any(m.startswith("storage unavailable on POST /reset-password/…") for m in messages)
+    assert any('"POST /reset-password/…" 503' in m for m in messages)
+
+
+def test_no_reset_token_reaches_the_log_when_a_bug_answers_500(
+    client: TestClient, collected: Collect, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    logging.getLogger().setLevel(logging.DEBUG)
+    token = secrets.token_urlsafe(32)
+
+    async def broken(*args: object) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr("portal.flows.reset.routes.complete_reset", broken)
+    csrf_token = csrf_from(client.get("/login").text)
+    response = client.post(
+        f"/reset-password/{token}",
+        data={"new_password": NEW, "confirm_password": NEW, "csrf_token": csrf_token},
+    )
+    assert response.status_code == 500
+    assert response.headers["Referrer-Policy"] == "no-referrer"
+    [traceback] = [line for line in collected.lines if "exception" in line]
+    assert "RuntimeError: a bug" in str(traceback["exception"])
+    assert str(traceback["message"]) == "unhandled error on POST /reset-password/…"
+    assert reset_token_lines(collected, token) == []

@@ -37,7 +37,7 @@ def gallery(
 ) -> Iterator[TestClient]:
     """The real app in demo mode (it starts its SMTP sink on a free port), shared by the module:
     the gallery reads no storage, so one app serves every render."""
-    path = tmp_path_factory.mktemp("gallery") / "portal.db"
+    path = tmp_path_factory.mktemp("gallery") / "portal.base.db"
     shutil.copy(sqlite_template, path)
     settings = Settings(
         secret_key="test-secret-key-gallery",
@@ -151,15 +151,27 @@ def test_theme_is_set_on_html_server_side(gallery: TestClient) -> None:
 
 
 @pytest.mark.parametrize("path", ["/-/patterns", "/-/patterns/login", "/-/patterns/mail"])
-def test_gallery_may_be_framed_by_itself_only(gallery: TestClient, path: str) -> None:
+def test_gallery_frames_and_may_be_framed_by_itself_only(gallery: TestClient, path: str) -> None:
     response = gallery.get(path)
     policy = response.headers["content-security-policy"]
 
     assert policy == CONTENT_SECURITY_POLICY.replace(
-        "frame-ancestors 'none'", "frame-ancestors 'self'"
+        "frame-ancestors 'none'", "frame-src 'self'; frame-ancestors 'self'"
     )
     assert "unsafe-inline" not in policy
     assert response.headers["x-frame-options"] == "SAMEORIGIN"
+
+
+def test_the_gallerys_sandboxed_frames_may_load_the_static_files(gallery: TestClient) -> None:
+    """The frames have an origin of their own (sandboxed): the public static files, and only
+    they, are open to other origins while the gallery is mounted."""
+    stylesheet = re.search(r'href="(/static/css/portal\.[^"]+)"', gallery.get("/login").text)
+    assert stylesheet
+    assert gallery.get(stylesheet.group(1)).headers["cross-origin-resource-policy"] == (
+        "cross-origin"
+    )
+    for path in ("/login", "/-/patterns/login"):
+        assert gallery.get(path).headers["cross-origin-resource-policy"] == "same-origin"
 
 
 def test_rest_of_site_still_refuses_frames(gallery: TestClient) -> None:

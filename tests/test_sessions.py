@@ -18,7 +18,7 @@ from portal.base.clock import Clock
 from portal.base.db import make_engine
 from portal.domain import accounts, audit
 from portal.security.sessionstore import DatabaseStore, PortalStore, RedisStore, Slide
-from tests.conftest import REDIS_URL, Account, Auth, csrf_from, truncate_postgres
+from tests.conftest import PASSWORD, REDIS_URL, Account, Auth, csrf_from, truncate_postgres
 
 
 @pytest.fixture
@@ -110,6 +110,25 @@ async def test_create_replacing_an_id_deletes_it_in_the_same_step(store: PortalS
     assert await store.read(old, 60) == b""
     assert await store.read(new, 60) == b'{"a":2}'
     assert await store.write(old, b'{"a":3}', 60, 60) is False  # and it stays dead
+
+
+@pytest.mark.anyio
+async def test_a_replaced_id_is_known_as_such_for_a_minute(store: PortalStore) -> None:
+    """...and is no session: the note can be neither read nor written as one."""
+    store.clock = clock = Clock()
+    old = await store.create(b'{"a":1}', ttl=600)
+    new = await store.create(b'{"a":2}', ttl=600, replacing=old)
+    assert await store.replaced(old)
+    assert not await store.replaced(new)
+    assert not await store.replaced("C" * 43)
+    assert await store.read(old, 600) == b""
+    assert await store.write(old, b'{"a":3}', 600, 600) is False
+    assert await store.slide(old, _seen(clock()), clock(), 600, gap=60) is Slide.GONE
+    # Two sign-ins racing over one id: both get a session, the id is noted once.
+    await store.create(b'{"a":4}', ttl=600, replacing=old)
+    assert await store.replaced(old)
+    clock.offset += 61
+    assert not await store.replaced(old)
 
 
 @pytest.mark.anyio
@@ -407,3 +426,98 @@ def test_session_cookie_flags(auth: Auth, account: Account) -> None:
     assert cookie.startswith("portal_session=")
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Path=/" in cookie
     assert "Secure" not in cookie  # http:// base URL; see test_app for https
+
+
+# --- answers about a replaced id never sign the browser out ------------------------------------
+
+
+def session_cleared(response: Any) -> bool:
+    return any(
+        cookie.startswith("portal_session=; ") for cookie in response.headers.get_list("set-cookie")
+    )
+
+
+def change_password(client: TestClient) -> Any:
+    token = csrf_from(client.get("/settings").text)
+    new = "a new and better passphrase"
+    return client.post(
+        "/settings/password",
+        data={
+            "current_password": PASSWORD,
+            "new_password": new,
+            "confirm_password": new,
+            "csrf_token": token,
+        },
+        headers={"HX-Request": "true"},
+    )
+
+
+def test_a_late_answer_after_a_password_change_keeps_the_browser_signed_in(
+    auth: Auth, account: Account, client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The page's own session check sets out with the old id; the password change answers
+    first, with a new one; then the check answers. The browser keeps the new cookie."""
+    auth.login()
+    old = client.cookies.get("portal_session")
+    entered, release = threading.Event(), threading.Event()
+    real_load = accounts.load_account
+
+    async def slow_load(db: Any, extension_id: int) -> Any:
+        entered.set()
+        while not release.is_set():  # noqa: ASYNC110 - set from another thread
+            await anyio.sleep(0.01)
+        return await real_load(db, extension_id)
+
+    monkeypatch.setattr("portal.web.guard.load_account", slow_load)
+    late: dict[str, Any] = {}
+    thread = threading.Thread(target=lambda: late.update(r=client.get("/session")))
+    thread.start()
+    assert entered.wait(10)
+    monkeypatch.setattr("portal.web.guard.load_account", real_load)
+    changed = change_password(client)
+    assert changed.status_code == 200
+    new = client.cookies.get("portal_session")
+    assert new and new != old
+    release.set()
+    thread.join(10)
+
+    assert late["r"].json() == {"signed_in": False, "remaining": 0}  # about the old id
+    assert not session_cleared(late["r"])
+    assert client.cookies.get("portal_session") == new
+    assert client.get("/settings").status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/session", "/phone", "/password-strength"])
+def test_requests_with_the_replaced_id_leave_the_new_cookie_alone(
+    auth: Auth, account: Account, client: TestClient, clock: Clock, path: str
+) -> None:
+    """A second tab, or the strength hint, still on the old id: a minute later, when no
+    request of before the change can still be on its way, its cookie is dropped again."""
+    auth.login()
+    old = client.cookies.get("portal_session") or ""
+    assert change_password(client).status_code == 200
+
+    def with_old_id() -> Any:
+        request = client.build_request("POST" if path == "/password-strength" else "GET", path)
+        request.headers["Cookie"] = f"portal_session={old}"
+        return client.send(request)
+
+    stale = with_old_id()
+    assert stale.status_code in (200, 303, 403)
+    assert not session_cleared(stale)
+    assert client.get("/settings").status_code == 200
+    clock.offset += 61
+    assert session_cleared(with_old_id())
+
+
+def test_an_ended_or_expired_session_still_has_its_cookie_cleared(
+    auth: Auth, account: Account, client: TestClient, clock: Clock
+) -> None:
+    auth.login()
+    signed_in = client.cookies.get("portal_session") or ""
+    assert session_cleared(auth.logout())
+    use = {"Cookie": f"portal_session={signed_in}"}
+    assert session_cleared(client.get("/phone", headers=use))  # a tab left open: signed out
+    auth.login()
+    clock.offset += services(client).settings.session_idle_seconds + 1
+    assert session_cleared(client.get("/session"))

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
+from portal.base.clock import Clock
 from tests.conftest import Account, Auth, csrf_from
 
 INVALID = "Invalid username or password"
@@ -121,6 +122,30 @@ def test_next_is_followed_only_when_local(
     assert auth.login(next=next_value).headers["location"] == expected
 
 
+@pytest.mark.parametrize("htmx", [False, True], ids=["plain", "htmx"])
+def test_a_next_no_header_can_hold_signs_in_and_goes_to_the_encoded_path(
+    auth: Auth, account: Account, htmx: bool
+) -> None:
+    """`/login?next=/%E3%80%82evil.com` from a link: a local path, but not Latin-1, which is all
+    a header can hold. The sign-in goes through and the browser goes to that path, encoded."""
+    response = auth.login(htmx=htmx, next="/\u3002evil.com")
+    where = response.headers["HX-Redirect" if htmx else "location"]
+    assert where == "/%E3%80%82evil.com"
+    assert session_cookie(auth.client)
+    assert auth.client.get("/phone").status_code == 200
+
+
+def test_a_form_post_signed_out_from_a_page_with_a_broken_url_goes_to_sign_in(
+    client: TestClient,
+) -> None:
+    """htmx says which page a form was posted from; one that is not a URL is ignored."""
+    response = client.post(
+        "/settings/password", headers={"HX-Request": "true", "HX-Current-URL": "http://["}
+    )
+    assert response.status_code == 200
+    assert response.headers["HX-Redirect"] == "/login"
+
+
 def test_signed_out_tab_request_goes_to_login_with_next(client: TestClient) -> None:
     response = client.get("/settings")
     assert response.status_code == 303
@@ -130,7 +155,7 @@ def test_signed_out_tab_request_goes_to_login_with_next(client: TestClient) -> N
 
 
 def test_session_id_changes_at_sign_in_and_the_old_one_is_dead(
-    auth: Auth, account: Account, client: TestClient
+    auth: Auth, account: Account, client: TestClient, clock: Clock
 ) -> None:
     """Signing in over a session (here from a form shown while signed in) never keeps its id."""
     auth.login()
@@ -146,8 +171,14 @@ def test_session_id_changes_at_sign_in_and_the_old_one_is_dead(
     # The pre-login entry is gone from the store, not merely anonymous...
     store = client.app.state.shared.store  # type: ignore[attr-defined]
     assert client.portal.call(store.read, before, 60) == b""
-    # ...so replaying the pre-login id gets a signed-out visitor, and the cookie is dropped.
+    # ...so replaying the pre-login id gets a signed-out visitor. Its cookie is left alone for
+    # a minute (an answer about it may be late, the browser holding the new id by now)...
     use_cookie(client, before)
+    replay = client.get("/phone")
+    assert replay.status_code == 303
+    assert "portal_session" not in replay.headers.get("set-cookie", "")
+    # ...then dropped.
+    clock.offset += 61
     replay = client.get("/phone")
     assert replay.status_code == 303
     assert replay.headers["set-cookie"].startswith("portal_session=; Path=/; Max-Age=0")

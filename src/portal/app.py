@@ -119,9 +119,15 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
             await db.dispose(engine)
             await asyncio.to_thread(passwords.close)
 
+    gallery_on = gallery.enabled(settings)
     middleware = [
         Middleware(AccessLogMiddleware),
-        Middleware(SecurityHeadersMiddleware, https=settings.https, connect=settings.sip_origins),
+        Middleware(
+            SecurityHeadersMiddleware,
+            https=settings.https,
+            connect=settings.sip_origins,
+            framed_gallery=gallery_on,
+        ),
         Middleware(errors.ErrorPageMiddleware),
         Middleware(BodySizeLimitMiddleware),
         Middleware(
@@ -140,7 +146,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
         *reset_routes.routes,
         *health.routes,
         *(devmail.routes if settings.demo else []),
-        *(gallery.routes if gallery.enabled(settings) else []),
+        *(gallery.routes if gallery_on else []),
         Mount("/static", assets, name="static"),
     ]
     app = Starlette(

@@ -79,12 +79,14 @@
 
   // --- Idle expiry: when the session's time is up, the open page goes to the login screen. ---
   // The server is the judge: when the timer fires the page asks /session, which does not
-  // count as activity, and either re-arms for what is left or leaves.
+  // count as activity, and either re-arms for what is left or leaves. Before leaving it asks
+  // once more: a password change may have given the session a new id while the question was
+  // on its way, and the answer was about the old one.
   var idleTimer = null;
 
   function armIdle(seconds) {
     if (idleTimer) clearTimeout(idleTimer);
-    idleTimer = setTimeout(checkSession, Math.max(1, seconds) * 1000 + 500);
+    idleTimer = setTimeout(function () { checkSession(false); }, Math.max(1, seconds) * 1000 + 500);
   }
 
   function leave() {
@@ -113,11 +115,12 @@
     beforeLeaving().then(function () { form.submit(); });
   });
 
-  function checkSession() {
+  function checkSession(again) {
     fetch("/session", { credentials: "same-origin", cache: "no-store", headers: { Accept: "application/json" } })
       .then(function (response) { return response.json(); })
       .then(function (status) {
         if (status.signed_in && status.remaining > 0) armIdle(status.remaining);
+        else if (!again) checkSession(true);
         else leave();
       })
       .catch(function () { armIdle(30); }); // offline for a moment: ask again soon

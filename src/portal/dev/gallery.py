@@ -29,9 +29,10 @@ def enabled(settings: Settings) -> bool:
 
 
 def _frameable(policy: str) -> str:
-    """The site's policy, except that pages of this origin may frame these ones."""
+    """The site's policy, except that pages of this origin may frame these ones, and these
+    frame them (the gallery shows each pattern in a frame)."""
     kept = [part for part in policy.split("; ") if not part.startswith("frame-ancestors ")]
-    return "; ".join([*kept, "frame-ancestors 'self'"])
+    return "; ".join([*kept, "frame-src 'self'", "frame-ancestors 'self'"])
 
 
 # The security middleware only sets headers a response lacks, so these win.

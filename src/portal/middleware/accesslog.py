@@ -22,6 +22,11 @@ def loggable_path(path: str) -> str:
     return _SECRET_PATHS.sub(r"\1…", path)
 
 
+def holds_secret(path: str) -> bool:
+    """Whether `path` carries a secret that must reach no log and no other site."""
+    return _SECRET_PATHS.match(path) is not None
+
+
 class AccessLogMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app

@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from portal.middleware.accesslog import holds_secret, loggable_path
 from portal.middleware.headers import security_headers
 from portal.web import csrf, htmx
 from portal.web.templating import render
@@ -72,13 +73,15 @@ async def csrf_failure(request: Request, exc: Exception) -> Response:
 
 
 async def server_error(request: Request, exc: Exception) -> Response:
-    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    path = request.url.path
+    log.exception("unhandled error on %s %s", request.method, loggable_path(path))
     try:
         response = error_page(request, 500)
     except Exception:  # noqa: BLE001 - the error page itself failed: say it plainly
         response = Response("Something went wrong.", 500, media_type="text/plain")
     # As Starlette's last resort it runs outside the header middleware: set them here too.
-    for name, value in security_headers(https=request.url.scheme == "https").items():
+    headers = security_headers(https=request.url.scheme == "https", secret=holds_secret(path))
+    for name, value in headers.items():
         response.headers.setdefault(name, value)
     response.headers["Cache-Control"] = "no-store"
     return response
@@ -115,7 +118,7 @@ class ErrorPageMiddleware:
             log.warning(
                 "storage unavailable on %s %s: %s",
                 scope["method"],
-                scope["path"],
+                loggable_path(scope["path"]),
                 type(exc).__name__,
             )
             await error_page(Request(scope), 503)(scope, receive, send)

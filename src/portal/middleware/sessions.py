@@ -81,8 +81,7 @@ class SessionMiddleware:
 
     async def _load(self, connection: HTTPConnection, store: PortalStore) -> SessionState:
         state = SessionState()
-        raw = connection.cookies.get(self.cookie_name)
-        state.cookie_sent = raw is not None
+        raw = state.cookie = connection.cookies.get(self.cookie_name)
         if raw is None or not ID_PATTERN.fullmatch(raw):
             return state
         blob = await store.read(raw, self.idle)
@@ -126,7 +125,7 @@ class SessionMiddleware:
         data = state.data
         if not data:
             await remove(state, store)
-            return self._cookie("", 0) if state.cookie_sent else None
+            return await self._cleared(state, store)
         now = self.clock()
         if state.id is None:
             data[SEEN] = now
@@ -147,12 +146,22 @@ class SessionMiddleware:
             # slide once between them.
             done = await store.slide(state.id, blob, now, self.idle, self.refresh)
             if done is Slide.GONE:
-                return self._cookie("", 0)  # ended by another request meanwhile: stay ended
+                return await self._cleared(state, store)  # ended meanwhile: stay ended
             return self._cookie(state.id, self.idle) if done is Slide.SLID else None
         ttl = float(data[SEEN]) + self.idle - now
         if not await store.write(state.id, blob, self.idle, ttl):
-            return self._cookie("", 0)  # ended by another request meanwhile: stay ended
+            return await self._cleared(state, store)  # ended meanwhile: stay ended
         return self._cookie(state.id, self.idle) if slide else None
+
+    async def _cleared(self, state: SessionState, store: PortalStore) -> str | None:
+        """The Set-Cookie that deletes the browser's session cookie, if it sent one; not for an
+        id replaced moments ago (sign-in, password change): a late answer about it would delete
+        the new cookie the browser holds by now. The old id is dead all the same."""
+        if state.cookie is None:
+            return None
+        if ID_PATTERN.fullmatch(state.cookie) and await store.replaced(state.cookie):
+            return None
+        return self._cookie("", 0)
 
     def _cookie(self, value: str, max_age: int) -> str:
         return f"{self.cookie_name}={value}; Path=/; Max-Age={max_age}; {self.flags}"

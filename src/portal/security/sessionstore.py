@@ -3,7 +3,9 @@
 Shaped after starsessions' store interface (its Redis store does the reads), closing the traps
 of its 2.2.1 stores:
 - `create` is the only way in, under a fresh server-issued id; it deletes the id being replaced
-  in the same step, so an id in use before sign-in is dead after it;
+  in the same step, so an id in use before sign-in is dead after it; for a minute the store
+  remembers that it was replaced, so that late answers about it do not delete the browser's new
+  cookie;
 - `write` only updates a live entry, so a request that loaded the session before sign-out cannot
   bring it back (no last-writer-wins resurrection);
 - every entry expires in the store itself (database column or Redis TTL);
@@ -33,6 +35,7 @@ from portal.base.models import WebSession
 SESSIONS: Table = WebSession.__table__  # type: ignore[attr-defined]
 ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{43}")  # the shape of every id the server issues
 SEEN = "_seen"  # when the expiry was last slid; the entry lives until SEEN + idle
+REPLACED_SECONDS = 60.0  # an id replaced by a new one is known as such: longer than requests take
 
 
 class Alongside(Protocol):
@@ -71,12 +74,17 @@ class PortalStore:
 
     def __init__(self, secret_key: str, clock: Clock | None = None) -> None:
         self._key = hashlib.sha256(b"portal-session:" + secret_key.encode()).digest()
+        self._replaced_key = hashlib.sha256(b"portal-replaced:" + secret_key.encode()).digest()
         self.clock = clock or Clock()
         self.writes = 0  # store writes since start, for tests and benchmarks
 
     def storage_key(self, session_id: str) -> str:
         """A database or Redis leak yields no usable cookie values."""
         return hmac.new(self._key, session_id.encode(), hashlib.sha256).hexdigest()
+
+    def replaced_key(self, session_id: str) -> str:
+        """Where the store notes that `session_id` was replaced: never a session's key."""
+        return hmac.new(self._replaced_key, session_id.encode(), hashlib.sha256).hexdigest()
 
     async def create(
         self,
@@ -87,9 +95,14 @@ class PortalStore:
     ) -> str:
         """Store a new session under a fresh server-issued id and return that id.
 
-        `replacing` (an id being rotated away) is deleted in the same step; `alongside` work is
-        committed in the same transaction, which only a store `in_database` can do.
+        `replacing` (an id being rotated away) is deleted in the same step, and noted as
+        replaced for REPLACED_SECONDS; `alongside` work is committed in the same transaction,
+        which only a store `in_database` can do.
         """
+        raise NotImplementedError
+
+    async def replaced(self, session_id: str) -> bool:
+        """Whether `session_id` was replaced by a new id within the last REPLACED_SECONDS."""
         raise NotImplementedError
 
     async def read(self, session_id: str, lifetime: int) -> bytes:
@@ -125,13 +138,14 @@ _READ = select(SESSIONS.c.data).where(_LIVE)
 _FOUND = select(SESSIONS.c.id).where(_LIVE)
 _INSERT = insert(SESSIONS)
 _REMOVE = delete(SESSIONS).where(SESSIONS.c.id == bindparam("key"))
+_REPLACED = insert(SESSIONS).values(id=bindparam("mark"), data=b"", expires_at=bindparam("until"))
 _WRITE = update(SESSIONS).where(_LIVE).values(data=bindparam("data"), expires_at=bindparam("until"))
 # A slide lands only when the stored expiry is older than the refresh interval allows.
 _SLIDE_UPDATE = _WRITE.where(SESSIONS.c.expires_at <= bindparam("stale"))
 
 
 class DatabaseStore(PortalStore):
-    """Sessions in the `web_session` table (the embedded default)."""
+    """Sessions in the `web_session` table (the embedded default); replaced ids noted there too."""
 
     in_database = True
 
@@ -146,24 +160,33 @@ class DatabaseStore(PortalStore):
         replacing: str | None = None,
         alongside: Sequence[Alongside] = (),
     ) -> str:
-        session_id = new_session_id()
-        row = {"id": self.storage_key(session_id), "data": data, "expires_at": self.clock() + ttl}
-        retired = {"key": self.storage_key(replacing)} if replacing is not None else None
+        session_id, now = new_session_id(), self.clock()
+        row = {"id": self.storage_key(session_id), "data": data, "expires_at": now + ttl}
 
         def work(conn: Connection) -> None:
             store_all(conn, alongside)
-            if retired is not None:
-                conn.execute(_REMOVE, retired)
+            if replacing is not None:
+                self._retire(conn, replacing, now)
             conn.execute(_INSERT, row)
 
         await db.run(self.engine, work, write=True)
         self.writes += 1
         return session_id
 
+    def _retire(self, conn: Connection, session_id: str, now: float) -> None:
+        """Delete the entry and note the id as replaced, once: by whoever deleted the entry."""
+        if conn.execute(_REMOVE, {"key": self.storage_key(session_id)}).rowcount:
+            until = now + REPLACED_SECONDS
+            conn.execute(_REPLACED, {"mark": self.replaced_key(session_id), "until": until})
+
     async def read(self, session_id: str, lifetime: int) -> bytes:
         params = {"key": self.storage_key(session_id), "now": self.clock()}
         value = await db.run(self.engine, lambda conn: conn.scalar(_READ, params))
         return bytes(value) if value is not None else b""
+
+    async def replaced(self, session_id: str) -> bool:
+        params = {"key": self.replaced_key(session_id), "now": self.clock()}
+        return await db.run(self.engine, lambda conn: conn.scalar(_FOUND, params)) is not None
 
     async def write(self, session_id: str, data: bytes, lifetime: int, ttl: float) -> bool:
         now = self.clock()
@@ -235,6 +258,7 @@ class RedisStore(PortalStore):
         self._inner = StarsessionsRedisStore(
             connection=redis, prefix=lambda sid: f"{prefix}session:{self.storage_key(sid)}"
         )
+        self._replaced_prefix = f"{prefix}replaced:"
         self._slide = redis.register_script(_SLIDE)
 
     async def create(
@@ -250,6 +274,10 @@ class RedisStore(PortalStore):
         async with self.redis.pipeline(transaction=True) as pipe:
             if replacing is not None:
                 pipe.delete(self._inner.prefix(replacing))
+                # Until when, by the app's clock (which tests move), as the key's TTL says.
+                until = repr(self.clock() + REPLACED_SECONDS)
+                mark = self._replaced_prefix + self.replaced_key(replacing)
+                pipe.set(mark, until, px=_ms(REPLACED_SECONDS))
             pipe.set(self._inner.prefix(session_id), data, px=_ms(ttl), nx=True)
             await pipe.execute()
         self.writes += 1
@@ -257,6 +285,10 @@ class RedisStore(PortalStore):
 
     async def read(self, session_id: str, lifetime: int) -> bytes:
         return await self._inner.read(session_id, lifetime)
+
+    async def replaced(self, session_id: str) -> bool:
+        until = await self.redis.get(self._replaced_prefix + self.replaced_key(session_id))
+        return until is not None and float(until) > self.clock()
 
     async def write(self, session_id: str, data: bytes, lifetime: int, ttl: float) -> bool:
         # XX: only while the key still exists, so a removed session stays removed.

@@ -53,7 +53,10 @@ def _return_path(request: Request) -> str:
     """Where to come back after signing in: this page, or for a form post, the page it was on."""
     if request.method == "GET":
         return request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    current = urlsplit(request.headers.get("hx-current-url", ""))
+    try:
+        current = urlsplit(request.headers.get("hx-current-url", ""))
+    except ValueError:  # not a URL (`http://[`): no page to come back to
+        return ""
     if current.netloc == request.url.netloc and is_local_path(current.path):
         return current.path
     return ""

@@ -20,7 +20,7 @@ class SessionState:
     id: str | None = None
     replacing: str | None = None  # rotated away: deleted when the new id is stored
     loaded: bytes = b""
-    cookie_sent: bool = False
+    cookie: str | None = None  # the session cookie the browser sent, if any
     passive: bool = False
     data: dict[str, Any] = field(default_factory=dict)
     alongside: list[Alongside] = field(default_factory=list)

@@ -19,7 +19,6 @@ log = logging.getLogger("portal.auth")
 
 NO_USERNAME = "Enter your extension, like 201-wickedsprockets."
 CHANGED_MESSAGE = "Your password was changed. Sign in with your new password."
-NO_REFERRER = {"Referrer-Policy": "no-referrer"}  # the token must not leak to other sites
 
 
 async def forgot_password(request: Request) -> Response:
@@ -55,6 +54,9 @@ async def _request_reset(shared: Shared, username: str, address: str) -> None:
 
 
 async def reset_password(request: Request) -> Response:
+    """The page of a reset link. Every answer under its path, an error's too, is sent with
+    `Referrer-Policy: no-referrer` (the security headers' middleware), and logs print the path
+    as `/reset-password/…`: the token is a password until used."""
     shared = shared_of(request)
     token = request.path_params["token"]
     context = {
@@ -68,10 +70,10 @@ async def reset_password(request: Request) -> Response:
         found = await find_reset(shared, token)
         if found is None:
             context["invalid"] = True
-            return render(request, "reset.html", context, status_code=410, headers=NO_REFERRER)
+            return render(request, "reset.html", context, status_code=410)
         extension, tenant = found
         context["username"] = f"{extension.number}-{tenant.code}"
-        return render(request, "reset.html", context, headers=NO_REFERRER)
+        return render(request, "reset.html", context)
 
     form = await csrf.checked_form(request)
     result = await complete_reset(
@@ -83,13 +85,11 @@ async def reset_password(request: Request) -> Response:
     )
     if result.invalid_link:
         context["invalid"] = True
-        return render(
-            request, "reset.html", context, fragment=["reset"], status_code=410, headers=NO_REFERRER
-        )
+        return render(request, "reset.html", context, fragment=["reset"], status_code=410)
     if not result.ok:
         context["errors"] = result.errors
         context["username"] = csrf.text_field(form, "username")[:64]
-        return render(request, "reset.html", context, fragment=["reset"], headers=NO_REFERRER)
+        return render(request, "reset.html", context, fragment=["reset"])
     sessions.flash(request, CHANGED_MESSAGE)
     return htmx.redirect(request, "/login")
 
