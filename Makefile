@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
-CHECKED := src tests migrations bench
+CHECKED := src tests alembic bench
 
 .PHONY: run test lint typecheck pytest chromium sip-server node-deps vendor bench bench-deps clean
 

@@ -9,7 +9,7 @@ import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-SHIPPED = ("src", "static", "migrations", "pyproject.toml", "README.md")
+SHIPPED = ("src", "static", "alembic", "pyproject.toml", "README.md")
 LEFT_OUT = shutil.ignore_patterns("*.egg-info", "__pycache__")
 
 
@@ -50,7 +50,7 @@ def test_the_wheel_holds_code_templates_static_files_and_migrations(tmp_path: Pa
     }
     expected |= {
         "portal/migrations/versions/" + path.name
-        for path in (ROOT / "migrations" / "versions").glob("*.py")
+        for path in (ROOT / "alembic" / "versions").glob("*.py")
     }
     assert expected - names == set()
     assert not [name for name in names if "__pycache__" in name or name.endswith(".pyc")]

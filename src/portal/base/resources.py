@@ -1,8 +1,9 @@
 """Where the packaged files are: templates, static files and migrations.
 
 Found through importlib.resources, so the portal runs the same from a checkout (an editable
-install maps `portal.static` and `portal.migrations` to the top-level `static/` and
-`migrations/`, where developers edit them) and from an installed wheel, from any directory.
+install maps `portal.static` to the top-level `static/`, and `portal/migrations` links to the
+top-level `alembic/`, where developers edit them) and from an installed wheel, from any
+directory.
 """
 
 from __future__ import annotations
@@ -26,5 +27,5 @@ def static_dir() -> Path:
 
 
 def migrations_dir() -> Path:
-    """Alembic's scripts (`migrations/`)."""
-    return _folder("portal.migrations")
+    """Alembic's scripts (`alembic/`)."""
+    return _folder("portal", "migrations")
