@@ -20,6 +20,8 @@
   var ICE_SECONDS = 1; // JsSIP waits for ICE gathering to finish, which may never happen
   var STOP_SECONDS = 2; // how long sign-out waits for the phone to unregister
   var MIN_REFRESH_SECONDS = 20;
+  var RETRY_FIRST_SECONDS = 2; // a phone system that failed to answer: try again, waiting longer
+  var RETRY_MAX_SECONDS = 60; // each time, up to this
 
   var el = {
     status: root.querySelector("[data-phone-status]"),
@@ -139,11 +141,15 @@
   var stopping = false;
   var retriedAuth = false;
 
-  function start() {
+  // `retry`: an automatic attempt, which keeps showing why the last one failed until it works.
+  function start(retry) {
     stopping = false;
     retriedAuth = false;
-    say(null);
-    set({ state: "connecting", reason: null });
+    if (!retry) {
+      retries = 0;
+      say(null);
+      set({ state: "connecting", reason: null });
+    }
     if (!window.isSecureContext) return disconnect("insecure");
     if (!window.RTCPeerConnection || !navigator.mediaDevices || !window.WebSocket) return disconnect("unsupported");
     microphoneBlocked().then(function (blocked) {
@@ -157,7 +163,27 @@
     }).catch(function (failure) {
       if (failure && failure.reason === "signed-out") signedOut();
       else if (failure && failure.reason === "no-system") set({ state: "off", reason: "no-system" });
-      else disconnect(failure && failure.reason ? failure.reason : "unreachable");
+      else if (failure && failure.reason === "microphone") disconnect("microphone");
+      else unreachable();
+    });
+  }
+
+  // The phone system (or the portal) did not answer: Disconnected, and try again by itself,
+  // waiting twice as long each time (with jitter, so that many pages do not come back at once).
+  // Reconnect tries at once.
+  var retryTimer = null;
+  var retries = 0;
+
+  function unreachable() {
+    stop().then(function () {
+      if (leaving || !holding) return;
+      disconnect("unreachable");
+      var seconds = Math.min(RETRY_MAX_SECONDS, RETRY_FIRST_SECONDS * Math.pow(2, retries));
+      retries += 1;
+      seconds = seconds / 2 + Math.random() * seconds / 2;
+      retryTimer = setTimeout(function () {
+        if (holding && !leaving && view.state === "disconnected" && view.reason === "unreachable") start(true);
+      }, seconds * 1000);
     });
   }
 
@@ -183,6 +209,7 @@
     ua.on("registered", function () {
       if (mine !== ua) return;
       retriedAuth = false;
+      retries = 0;
       if (!busy()) set({ state: "ready", reason: null });
     });
     ua.on("unregistered", function () {
@@ -197,7 +224,9 @@
         refresh().then(function () { if (mine === ua && !stopping) ua.register(); });
         return;
       }
-      stop().then(function () { disconnect(refused ? "refused" : "unreachable"); });
+      // Refused twice: a credential problem that trying again will not fix.
+      if (refused) stop().then(function () { disconnect("refused"); });
+      else unreachable(); // a timeout, a 5xx, or the connection closing before the answer
     });
     ua.on("newRTCSession", function (e) { if (mine === ua && e.originator === "remote") incomingCall(e.session); });
     ua.start();
@@ -215,6 +244,7 @@
   function stop() {
     stopping = true;
     clearTimeout(refreshTimer);
+    clearTimeout(retryTimer);
     hangUp();
     declineIncoming(480);
     var old = ua;
