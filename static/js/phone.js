@@ -7,8 +7,9 @@
 //
 // One browser, one phone: the tab holding the Web Lock "portal-phone" registers; the others
 // wait in the lock's queue (so closing the holder hands the phone to one of them) and offer
-// "Use here", which steals the lock. Credentials come from /phone/credentials (short-lived,
-// never stored) and are renewed before they run out.
+// "Use here", which steals the lock. The holder tells them (BroadcastChannel) when it is in a
+// call: they say so, and "Use here" asks before it ends that call. Credentials come from
+// /phone/credentials (short-lived, never stored) and are renewed before they run out.
 (function () {
   "use strict";
 
@@ -35,6 +36,7 @@
     dial: root.querySelector("[data-phone-dial]"),
     number: root.querySelector("[data-phone-number]"),
     dialog: document.querySelector("[data-phone-incoming]"),
+    confirm: document.querySelector("[data-phone-confirm]"),
     callerName: document.querySelector("[data-caller-name]"),
     callerNumber: document.querySelector("[data-caller-number]"),
     audio: document.querySelector("[data-phone-audio]"),
@@ -74,6 +76,7 @@
     el.hold.textContent = view.held ? "Resume" : "Hold";
     el.keypad.setAttribute("aria-expanded", view.keypad ? "true" : "false");
     keepFocus();
+    tellTabs();
   }
 
   // A control that a state change hid (Call once dialling, Hang up once the call ends) would
@@ -598,7 +601,7 @@
     if (target.hasAttribute("data-key")) press(target.getAttribute("data-key"));
     else if (target.hasAttribute("data-phone-hangup")) hangUp();
     else if (target.hasAttribute("data-phone-reconnect")) stop().then(start);
-    else if (target.hasAttribute("data-phone-use-here")) useHere();
+    else if (target.hasAttribute("data-phone-use-here")) useHere(false);
     else if (target.hasAttribute("data-phone-keypad")) set({ keypad: !view.keypad });
     else if (target.hasAttribute("data-phone-mute") && session) {
       if (view.muted) session.unmute({ audio: true });
@@ -621,6 +624,7 @@
     if (target.hasAttribute("data-phone-answer")) answer();
     else if (target.hasAttribute("data-phone-decline")) declineIncoming(603);
   });
+
   // Esc declines; so does anything else that closes the dialog while the call still rings.
   el.dialog.addEventListener("cancel", function (event) {
     event.preventDefault();
@@ -658,6 +662,8 @@
   function holdLock(lock) {
     if (!lock) return null;
     holding = true;
+    toldInCall = null;
+    closeConfirm();
     if (!leaving) start();
     return new Promise(function (resolve) { releaseLock = resolve; });
   }
@@ -665,9 +671,14 @@
   function lost() {
     holding = false;
     releaseLock = null;
+    holderInCall = false; // the tab that took the phone has just started
     stop().then(function () {
-      if (!leaving) { set({ state: "disconnected", reason: "elsewhere" }); queue(); }
+      if (!leaving) { showElsewhere(); queue(); }
     });
+  }
+
+  function showElsewhere() {
+    set({ state: "disconnected", reason: holderInCall ? "elsewhere-call" : "elsewhere" });
   }
 
   function queue() {
@@ -685,7 +696,8 @@
     if (!navigator.locks) { holding = true; start(); return; }
     navigator.locks.request(LOCK, { ifAvailable: true }, function (lock) {
       if (lock) return holdLock(lock);
-      set({ state: "disconnected", reason: "elsewhere" });
+      showElsewhere();
+      if (channel) channel.postMessage({ type: "ask" }); // is the holder in a call?
       queue();
       return null;
     }).then(null, function (error) {
@@ -693,8 +705,14 @@
     });
   }
 
-  function useHere() {
+  // Taking the phone ends the holder's call: only after asking.
+  function useHere(confirmed) {
     if (!navigator.locks || holding) return;
+    if (holderInCall && !confirmed) {
+      try { el.confirm.showModal(); } catch (e) { el.confirm.setAttribute("open", ""); }
+      return;
+    }
+    closeConfirm();
     if (waiting) { waiting.abort(); waiting = null; }
     navigator.locks.request(LOCK, { steal: true }, holdLock).then(null, function (error) {
       if (error && error.name === "AbortError" && holding) lost();
@@ -721,7 +739,41 @@
     });
   }
 
+  // The holder tells the other tabs whether it is in a call, so that they can say so.
+  var holderInCall = false;
+  var toldInCall = null;
+
+  function tellTabs() {
+    if (!channel || !holding) return;
+    var inCall = view.state === "calling" || view.state === "incall";
+    if (inCall === toldInCall) return;
+    toldInCall = inCall;
+    channel.postMessage({ type: "holder", inCall: inCall });
+  }
+
+  function closeConfirm() {
+    if (el.confirm.open) el.confirm.close();
+  }
+
+  el.confirm.addEventListener("click", function (event) {
+    var target = event.target instanceof Element ? event.target.closest("button") : null;
+    if (!target) return;
+    if (target.hasAttribute("data-phone-confirm-yes")) useHere(true);
+    else if (target.hasAttribute("data-phone-confirm-no")) closeConfirm();
+  });
+
   if (channel) {
+    channel.addEventListener("message", function (event) {
+      var data = event.data || {};
+      if (data.type === "ask" && holding) {
+        toldInCall = null;
+        tellTabs();
+      } else if (data.type === "holder" && !holding) {
+        holderInCall = !!data.inCall;
+        if (!holderInCall) closeConfirm(); // nothing left to end
+        if (view.state === "disconnected" && /^elsewhere/.test(view.reason || "")) showElsewhere();
+      }
+    });
     channel.addEventListener("message", function (event) {
       if (!event.data || event.data.type !== "leave" || !holding) return;
       leaving = true;
