@@ -625,6 +625,22 @@
     else if (target.hasAttribute("data-phone-decline")) declineIncoming(603);
   });
 
+  // A modal dialog keeps Tab inside it: Chromium lets it out to the browser's own controls.
+  function trapFocus(dialog) {
+    dialog.addEventListener("keydown", function (event) {
+      if (event.key !== "Tab") return;
+      var controls = Array.prototype.filter.call(dialog.querySelectorAll("button"), function (control) {
+        return !control.disabled && control.getClientRects().length;
+      });
+      var first = controls[0], last = controls[controls.length - 1];
+      if (!first) return;
+      if (event.shiftKey && document.activeElement === first) { event.preventDefault(); last.focus(); }
+      else if (!event.shiftKey && document.activeElement === last) { event.preventDefault(); first.focus(); }
+    });
+  }
+  trapFocus(el.dialog);
+  trapFocus(el.confirm);
+
   // Esc declines; so does anything else that closes the dialog while the call still rings.
   el.dialog.addEventListener("cancel", function (event) {
     event.preventDefault();
