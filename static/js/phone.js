@@ -7,8 +7,9 @@
 //
 // One browser, one phone: the tab holding the Web Lock "portal-phone" registers; the others
 // wait in the lock's queue (so closing the holder hands the phone to one of them) and offer
-// "Use here", which steals the lock. Credentials come from /phone/credentials (short-lived,
-// never stored) and are renewed before they run out.
+// "Use here", which steals the lock. The holder tells them (BroadcastChannel) when it is in a
+// call: they say so, and "Use here" asks before it ends that call. Credentials come from
+// /phone/credentials (short-lived, never stored) and are renewed before they run out.
 (function () {
   "use strict";
 
@@ -20,6 +21,8 @@
   var ICE_SECONDS = 1; // JsSIP waits for ICE gathering to finish, which may never happen
   var STOP_SECONDS = 2; // how long sign-out waits for the phone to unregister
   var MIN_REFRESH_SECONDS = 20;
+  var RETRY_FIRST_SECONDS = 2; // a phone system that failed to answer: try again, waiting longer
+  var RETRY_MAX_SECONDS = 60; // each time, up to this
 
   var el = {
     status: root.querySelector("[data-phone-status]"),
@@ -33,6 +36,7 @@
     dial: root.querySelector("[data-phone-dial]"),
     number: root.querySelector("[data-phone-number]"),
     dialog: document.querySelector("[data-phone-incoming]"),
+    confirm: document.querySelector("[data-phone-confirm]"),
     callerName: document.querySelector("[data-caller-name]"),
     callerNumber: document.querySelector("[data-caller-number]"),
     audio: document.querySelector("[data-phone-audio]"),
@@ -72,6 +76,7 @@
     el.hold.textContent = view.held ? "Resume" : "Hold";
     el.keypad.setAttribute("aria-expanded", view.keypad ? "true" : "false");
     keepFocus();
+    tellTabs();
   }
 
   // A control that a state change hid (Call once dialling, Hang up once the call ends) would
@@ -139,11 +144,15 @@
   var stopping = false;
   var retriedAuth = false;
 
-  function start() {
+  // `retry`: an automatic attempt, which keeps showing why the last one failed until it works.
+  function start(retry) {
     stopping = false;
     retriedAuth = false;
-    say(null);
-    set({ state: "connecting", reason: null });
+    if (!retry) {
+      retries = 0;
+      say(null);
+      set({ state: "connecting", reason: null });
+    }
     if (!window.isSecureContext) return disconnect("insecure");
     if (!window.RTCPeerConnection || !navigator.mediaDevices || !window.WebSocket) return disconnect("unsupported");
     microphoneBlocked().then(function (blocked) {
@@ -157,7 +166,27 @@
     }).catch(function (failure) {
       if (failure && failure.reason === "signed-out") signedOut();
       else if (failure && failure.reason === "no-system") set({ state: "off", reason: "no-system" });
-      else disconnect(failure && failure.reason ? failure.reason : "unreachable");
+      else if (failure && failure.reason === "microphone") disconnect("microphone");
+      else unreachable();
+    });
+  }
+
+  // The phone system (or the portal) did not answer: Disconnected, and try again by itself,
+  // waiting twice as long each time (with jitter, so that many pages do not come back at once).
+  // Reconnect tries at once.
+  var retryTimer = null;
+  var retries = 0;
+
+  function unreachable() {
+    stop().then(function () {
+      if (leaving || !holding) return;
+      disconnect("unreachable");
+      var seconds = Math.min(RETRY_MAX_SECONDS, RETRY_FIRST_SECONDS * Math.pow(2, retries));
+      retries += 1;
+      seconds = seconds / 2 + Math.random() * seconds / 2;
+      retryTimer = setTimeout(function () {
+        if (holding && !leaving && view.state === "disconnected" && view.reason === "unreachable") start(true);
+      }, seconds * 1000);
     });
   }
 
@@ -183,6 +212,7 @@
     ua.on("registered", function () {
       if (mine !== ua) return;
       retriedAuth = false;
+      retries = 0;
       if (!busy()) set({ state: "ready", reason: null });
     });
     ua.on("unregistered", function () {
@@ -197,7 +227,9 @@
         refresh().then(function () { if (mine === ua && !stopping) ua.register(); });
         return;
       }
-      stop().then(function () { disconnect(refused ? "refused" : "unreachable"); });
+      // Refused twice: a credential problem that trying again will not fix.
+      if (refused) stop().then(function () { disconnect("refused"); });
+      else unreachable(); // a timeout, a 5xx, or the connection closing before the answer
     });
     ua.on("newRTCSession", function (e) { if (mine === ua && e.originator === "remote") incomingCall(e.session); });
     ua.start();
@@ -215,6 +247,7 @@
   function stop() {
     stopping = true;
     clearTimeout(refreshTimer);
+    clearTimeout(retryTimer);
     hangUp();
     declineIncoming(480);
     var old = ua;
@@ -568,7 +601,7 @@
     if (target.hasAttribute("data-key")) press(target.getAttribute("data-key"));
     else if (target.hasAttribute("data-phone-hangup")) hangUp();
     else if (target.hasAttribute("data-phone-reconnect")) stop().then(start);
-    else if (target.hasAttribute("data-phone-use-here")) useHere();
+    else if (target.hasAttribute("data-phone-use-here")) useHere(false);
     else if (target.hasAttribute("data-phone-keypad")) set({ keypad: !view.keypad });
     else if (target.hasAttribute("data-phone-mute") && session) {
       if (view.muted) session.unmute({ audio: true });
@@ -591,6 +624,23 @@
     if (target.hasAttribute("data-phone-answer")) answer();
     else if (target.hasAttribute("data-phone-decline")) declineIncoming(603);
   });
+
+  // A modal dialog keeps Tab inside it: Chromium lets it out to the browser's own controls.
+  function trapFocus(dialog) {
+    dialog.addEventListener("keydown", function (event) {
+      if (event.key !== "Tab") return;
+      var controls = Array.prototype.filter.call(dialog.querySelectorAll("button"), function (control) {
+        return !control.disabled && control.getClientRects().length;
+      });
+      var first = controls[0], last = controls[controls.length - 1];
+      if (!first) return;
+      if (event.shiftKey && document.activeElement === first) { event.preventDefault(); last.focus(); }
+      else if (!event.shiftKey && document.activeElement === last) { event.preventDefault(); first.focus(); }
+    });
+  }
+  trapFocus(el.dialog);
+  trapFocus(el.confirm);
+
   // Esc declines; so does anything else that closes the dialog while the call still rings.
   el.dialog.addEventListener("cancel", function (event) {
     event.preventDefault();
@@ -628,6 +678,8 @@
   function holdLock(lock) {
     if (!lock) return null;
     holding = true;
+    toldInCall = null;
+    closeConfirm();
     if (!leaving) start();
     return new Promise(function (resolve) { releaseLock = resolve; });
   }
@@ -635,9 +687,14 @@
   function lost() {
     holding = false;
     releaseLock = null;
+    holderInCall = false; // the tab that took the phone has just started
     stop().then(function () {
-      if (!leaving) { set({ state: "disconnected", reason: "elsewhere" }); queue(); }
+      if (!leaving) { showElsewhere(); queue(); }
     });
+  }
+
+  function showElsewhere() {
+    set({ state: "disconnected", reason: holderInCall ? "elsewhere-call" : "elsewhere" });
   }
 
   function queue() {
@@ -655,7 +712,8 @@
     if (!navigator.locks) { holding = true; start(); return; }
     navigator.locks.request(LOCK, { ifAvailable: true }, function (lock) {
       if (lock) return holdLock(lock);
-      set({ state: "disconnected", reason: "elsewhere" });
+      showElsewhere();
+      if (channel) channel.postMessage({ type: "ask" }); // is the holder in a call?
       queue();
       return null;
     }).then(null, function (error) {
@@ -663,8 +721,14 @@
     });
   }
 
-  function useHere() {
+  // Taking the phone ends the holder's call: only after asking.
+  function useHere(confirmed) {
     if (!navigator.locks || holding) return;
+    if (holderInCall && !confirmed) {
+      try { el.confirm.showModal(); } catch (e) { el.confirm.setAttribute("open", ""); }
+      return;
+    }
+    closeConfirm();
     if (waiting) { waiting.abort(); waiting = null; }
     navigator.locks.request(LOCK, { steal: true }, holdLock).then(null, function (error) {
       if (error && error.name === "AbortError" && holding) lost();
@@ -691,7 +755,41 @@
     });
   }
 
+  // The holder tells the other tabs whether it is in a call, so that they can say so.
+  var holderInCall = false;
+  var toldInCall = null;
+
+  function tellTabs() {
+    if (!channel || !holding) return;
+    var inCall = view.state === "calling" || view.state === "incall";
+    if (inCall === toldInCall) return;
+    toldInCall = inCall;
+    channel.postMessage({ type: "holder", inCall: inCall });
+  }
+
+  function closeConfirm() {
+    if (el.confirm.open) el.confirm.close();
+  }
+
+  el.confirm.addEventListener("click", function (event) {
+    var target = event.target instanceof Element ? event.target.closest("button") : null;
+    if (!target) return;
+    if (target.hasAttribute("data-phone-confirm-yes")) useHere(true);
+    else if (target.hasAttribute("data-phone-confirm-no")) closeConfirm();
+  });
+
   if (channel) {
+    channel.addEventListener("message", function (event) {
+      var data = event.data || {};
+      if (data.type === "ask" && holding) {
+        toldInCall = null;
+        tellTabs();
+      } else if (data.type === "holder" && !holding) {
+        holderInCall = !!data.inCall;
+        if (!holderInCall) closeConfirm(); // nothing left to end
+        if (view.state === "disconnected" && /^elsewhere/.test(view.reason || "")) showElsewhere();
+      }
+    });
     channel.addEventListener("message", function (event) {
       if (!event.data || event.data.type !== "leave" || !holding) return;
       leaving = true;

@@ -427,3 +427,8 @@ def sign_out(page: Any) -> None:
     open_menu(page)
     page.get_by_role("button", name="Sign out").click()
     page.wait_for_url(lambda url: "/login" in url)
+
+
+# The softphone tests' fixtures (kamailio, portal, phones, sip_secret), shared by every
+# tests/browser/test_phone*.py module; imported last, as tests/browser/phoning.py uses this one.
+from tests.browser.phoning import kamailio, phones, portal, sip_secret  # noqa: E402, F401

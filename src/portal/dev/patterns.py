@@ -167,6 +167,12 @@ REGISTRY: list[Pattern] = [
         "A dialog over whichever tab is open; Esc declines.",
         phone_view=PhoneView("ready", incoming=CALLER),
     ),
+    softphone(
+        "phone-use-here-confirm",
+        "Use here, the other tab in a call",
+        "Taking the phone ends that call: the page asks first.",
+        phone_view=PhoneView("disconnected", reason="elsewhere-call", confirm=True),
+    ),
     softphone("phone-calling", "Calling", phone_view=PhoneView("calling", party="202")),
     softphone("phone-in-call", "In call", phone_view=IN_CALL),
     softphone(

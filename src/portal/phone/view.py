@@ -37,6 +37,10 @@ REASONS = {
         "ask your administrator."
     ),
     "elsewhere": "The phone is open in another tab. Use here moves it to this one.",
+    "elsewhere-call": (
+        "The phone is in a call in another tab. Use here ends that call and moves the phone "
+        "to this one."
+    ),
     "unsupported": "This browser cannot make calls. Use a current Chrome, Edge, Firefox or Safari.",
     "insecure": "Calls need a secure (https) connection to the portal. Ask your administrator.",
     "signed-out": "You are signed out.",
@@ -91,6 +95,7 @@ class PhoneView:
     failure: str | None = None  # the last call's failure: a key of FAILURES
     failed_party: str = ""
     incoming: Caller | None = None
+    confirm: bool = False  # asking whether to end the other tab's call and use the phone here
     live: bool = False  # the real page: phone.js drives it (the gallery's states stand still)
 
     pad: ClassVar[list[tuple[str, str]]] = KEYS
