@@ -212,7 +212,13 @@ def compare_servers(seconds: float, production: bool, rounds: int) -> int:
         env = {"PORTAL_DATABASE_URL": where.database_url, "PORTAL_SECRET_KEY": "bench"}
         if where.redis_url:
             env |= {"PORTAL_REDIS_URL": where.redis_url, "PORTAL_REDIS_PREFIX": where.redis_prefix}
-        rows = servers.compare(settings, env, ACCOUNTS, seconds, rounds, Path(tmp_name))
+        from portal.app import create_app
+
+        # The accounts, made through the app itself, as in a normal run.
+        with serve(create_app(settings)) as setup:
+            users = setup.call(cases.add_accounts(setup.services, ACCOUNTS))
+        forms = cases.login_forms(settings, len(users))
+        rows = servers.compare(env, forms, users, seconds, rounds, Path(tmp_name))
     title = header(
         f"{where.name}, {seconds:g} s per case, {rounds} rounds, servers side by side",
         server="uvicorn (httptools, uvloop) and granian (ASGI, uvloop), each its own",

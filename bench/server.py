@@ -131,6 +131,11 @@ def bare_app(settings: Settings) -> Starlette:
     return app
 
 
+def floor_from_env() -> Starlette:
+    """The floor's app as a factory, for a server in another process (`--servers`)."""
+    return bare_app(Settings.from_env())
+
+
 class AccessRecord(NamedTuple):
     method: str
     path: str

@@ -18,20 +18,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx2
-from starlette.applications import Starlette
 
 from bench import cases, load
 from bench.cases import HX, TAB, Row, tab_headers
-from bench.server import bare_app, free_port, serve
-from portal.settings import Settings
+from bench.server import free_port
 
 PORTAL = str(Path(sys.executable).with_name("portal"))
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def floor_from_env() -> Starlette:
-    """The render-only floor as an app factory, for a server in another process."""
-    return bare_app(Settings.from_env())
 
 
 def uvicorn_command(target: str, port: int) -> list[str]:
@@ -42,7 +35,7 @@ def uvicorn_command(target: str, port: int) -> list[str]:
         sys.executable,
         "-m",
         "uvicorn",
-        "bench.servers:floor_from_env",
+        "bench.server:floor_from_env",
         "--factory",
         f"--port={port}",
         "--no-proxy-headers",
@@ -53,7 +46,7 @@ def uvicorn_command(target: str, port: int) -> list[str]:
 
 
 def granian_command(target: str, port: int) -> list[str]:
-    app = "portal.cli:app_from_env" if target == "portal" else "bench.servers:floor_from_env"
+    app = "portal.cli:app_from_env" if target == "portal" else "bench.server:floor_from_env"
     return [
         sys.executable,
         "-m",
@@ -122,7 +115,12 @@ class Measured:
 
 
 def measure(
-    name: str, env: dict[str, str], settings: Settings, users: list[str], seconds: float, log: Path
+    name: str,
+    env: dict[str, str],
+    forms: list[tuple[str, str]],
+    users: list[str],
+    seconds: float,
+    log: Path,
 ) -> Measured:
     with server(name, "floor", env, log) as floor_server:
         floor = load.run(
@@ -138,7 +136,6 @@ def measure(
         )
         quiet = load.wrk_command(portal.base + TAB, seconds=seconds, connections=4, headers=headers)
         idle = load.run(quiet)
-        forms = cases.login_forms(settings, len(users))
         with tempfile.TemporaryDirectory() as tmp:
             script = cases.storm_script(forms, users, Path(tmp))
             storm = load.start(
@@ -201,19 +198,23 @@ def _spread(what: str, values: list[float]) -> str:
 
 
 def compare(
-    settings: Settings, env: dict[str, str], accounts: int, seconds: float, rounds: int, tmp: Path
+    env: dict[str, str],
+    forms: list[tuple[str, str]],
+    users: list[str],
+    seconds: float,
+    rounds: int,
+    tmp: Path,
 ) -> list[Row]:
-    """Every server, `rounds` times, the order alternating so neither always goes first."""
-    from portal.app import create_app
+    """Every server, `rounds` times, the order alternating so neither always goes first.
 
-    # The accounts, made through the app itself (as cases.add_accounts does in a normal run).
-    with serve(create_app(settings)) as setup:
-        users = setup.call(cases.add_accounts(setup.services, accounts))
+    `users` exist in the database `env` names, with the benchmark's password; `forms` are
+    sign-in forms for the storm, one per user (cases.login_forms).
+    """
     names = list(SERVERS)
     results: dict[str, list[Measured]] = {name: [] for name in names}
     for round_number in range(rounds):
         order = names if round_number % 2 == 0 else names[::-1]
         for name in order:
             log = tmp / f"{name}.log"
-            results[name].append(measure(name, env, settings, users, seconds, log))
+            results[name].append(measure(name, env, forms, users, seconds, log))
     return rows(results)
