@@ -202,6 +202,11 @@ def header(mode: str, generator: str = "Debian wrk", server: str | None = None) 
 def compare_servers(seconds: float, production: bool, rounds: int) -> int:
     from bench import servers
 
+    try:
+        load.wrk_path()
+    except load.LoadError as exc:
+        print(exc, file=sys.stderr)
+        return 2
     with tempfile.TemporaryDirectory() as tmp_name, storage(production, Path(tmp_name)) as where:
         settings = Settings(
             database_url=where.database_url,
@@ -221,7 +226,7 @@ def compare_servers(seconds: float, production: bool, rounds: int) -> int:
         rows = servers.compare(env, forms, users, seconds, rounds, Path(tmp_name))
     title = header(
         f"{where.name}, {seconds:g} s per case, {rounds} rounds, servers side by side",
-        server="uvicorn (httptools, uvloop) and granian (ASGI, uvloop), each its own",
+        server="uvicorn (httptools, uvloop) against granian (ASGI, uvloop), each",
     )
     print_table(title, rows)
     return 0 if all(r.ok for r in rows) else 1
