@@ -7,9 +7,9 @@ from alembic import context
 from sqlalchemy import create_engine, pool
 from sqlmodel import SQLModel
 
-import portal.models  # noqa: F401  (registers the tables on SQLModel.metadata)
-from portal.db import configure, sync_url
-from portal.settings import DEFAULT_DATABASE_URL
+import portal.base.models  # noqa: F401  (registers the tables on SQLModel.metadata)
+from portal.base.db import configure, sync_url
+from portal.base.settings import DEFAULT_DATABASE_URL
 
 config = context.config
 if config.config_file_name is not None and not config.attributes.get("database_url"):

@@ -25,8 +25,8 @@ from bench import cases, load, phone
 from bench.cases import PASSWORD, Row
 from bench.server import bare_app, free_port, production_logging, serve, wait_healthy
 from bench.transfer import FIRST_LOAD_BUDGET, PHONE_LOAD_BUDGET, TAB_SWITCH_BUDGET, measure
-from portal import db
-from portal.settings import Settings
+from portal.base import db
+from portal.base.settings import Settings
 
 POSTGRES_DSN = os.environ.get("PORTAL_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("PORTAL_TEST_REDIS", "redis://127.0.0.1:6379/0")
@@ -113,7 +113,7 @@ def run_cases(seconds: float, production: bool) -> tuple[str, str, list[Row]]:
             with serve(portal_app) as portal, serve(floor_app) as bare:
                 wait_healthy(portal.base)
                 stack = portal.stack
-                users = portal.call(cases.add_accounts(portal.services, ACCOUNTS))
+                users = portal.call(cases.add_accounts(portal.shared, ACCOUNTS))
                 transfer = measure(portal.base, users[0], PASSWORD)
                 cookies = [cases.sign_in(portal.base, user) for user in users[:SESSIONS]]
                 tab = cases.measure_tab(portal, capture, cookies[0], seconds)

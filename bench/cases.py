@@ -18,16 +18,18 @@ from bench import load
 from bench.peers.django import run as peer
 from bench.server import AccessCapture, Served, free_port
 from bench.transfer import form_token
-from portal import accounts, csrf
-from portal.auth.sessions import (
+from portal.base.clock import Clock
+from portal.base.settings import Settings
+from portal.domain import accounts
+from portal.security.sessionstore import (
     SESSIONS,
     DatabaseStore,
     RedisStore,
     Slide,
     new_session_id,
 )
-from portal.services import Clock, Services
-from portal.settings import Settings
+from portal.web import csrf
+from portal.web.shared import Shared
 
 PASSWORD = "measured passphrase 42"  # noqa: S105 - the benchmark's own throwaway accounts
 TENANT = "bench"
@@ -74,7 +76,7 @@ def username(number: int) -> str:
     return f"{number}-{TENANT}"
 
 
-async def add_accounts(portal: Services, count: int) -> list[str]:
+async def add_accounts(portal: Shared, count: int) -> list[str]:
     """The tenant and `count` extensions, hashed at the configured argon2 parameters."""
     async with portal.db() as db:
         await accounts.create_tenant(db, TENANT, "Bench")
@@ -263,7 +265,7 @@ def tab_during_storm(
     )
     idle = load.run(tab)
     # A form is not used up by signing in (its token is bound to a cookie): one per account.
-    forms = login_forms(portal.services.settings, len(users))
+    forms = login_forms(portal.shared.settings, len(users))
     with tempfile.TemporaryDirectory() as tmp:
         script = storm_script(forms, users, Path(tmp))
         mark = len(capture.records)
@@ -296,7 +298,7 @@ def tab_during_storm(
 
 
 def signin_vs_verify(portal: Served, capture: AccessCapture, users: list[str], count: int) -> Row:
-    settings = portal.services.settings
+    settings = portal.shared.settings
     hasher = PasswordHasher(
         time_cost=settings.argon2_time_cost,
         memory_cost=settings.argon2_memory_kib,
@@ -304,7 +306,7 @@ def signin_vs_verify(portal: Served, capture: AccessCapture, users: list[str], c
         type=Type.ID,
     )
     stored = hasher.hash(PASSWORD)
-    passwords = portal.services.passwords
+    passwords = portal.shared.passwords
 
     def timed_verify() -> float:
         started = time.perf_counter()
@@ -318,7 +320,7 @@ def signin_vs_verify(portal: Served, capture: AccessCapture, users: list[str], c
     # arena), half before the sign-ins and half after, so that a drift in the shared machine's
     # speed shows on both sides.
     verify = [portal.call(verify_in_hashing_thread()) for _ in range(count // 2)]
-    forms = login_forms(portal.services.settings, count)
+    forms = login_forms(portal.shared.settings, count)
     mark = len(capture.records)
     with httpx2.Client(base_url=portal.base) as client:
         for i, (cookie, token) in enumerate(forms):
@@ -354,7 +356,7 @@ SPEED = 30  # case 4's clock: 10 s of wall time is 5 minutes of session time
 
 
 def writes_under_load(portal: Served, clock: BenchClock, cookies: list[str], seconds: float) -> Row:
-    store = portal.services.store
+    store = portal.shared.store
     writes: list[tuple[str, float]] = []  # (session id, app time) of each write that landed
     write, slide = store.write, store.slide
 
@@ -415,7 +417,7 @@ def writes_under_load(portal: Served, clock: BenchClock, cookies: list[str], sec
 # --- 5. session lookup with 100,000 sessions stored -------------------------------------------
 
 
-async def keep_only(portal: Services, cookie: str) -> None:
+async def keep_only(portal: Shared, cookie: str) -> None:
     """Remove every session but `cookie`'s, so the counts below are exact."""
     store = portal.store
     if isinstance(store, DatabaseStore):
@@ -429,11 +431,11 @@ async def keep_only(portal: Services, cookie: str) -> None:
                 await store.redis.delete(key)
 
 
-def session_key(portal: Services, cookie: str) -> str:
+def session_key(portal: Shared, cookie: str) -> str:
     return f"{portal.settings.redis_prefix}session:{portal.store.storage_key(cookie)}"
 
 
-async def stored_sessions(portal: Services) -> int:
+async def stored_sessions(portal: Shared) -> int:
     store = portal.store
     if isinstance(store, DatabaseStore):
         async with store.engine.connect() as conn:
@@ -443,7 +445,7 @@ async def stored_sessions(portal: Services) -> int:
     return len([k async for k in store.redis.scan_iter(match=pattern, count=5000)])
 
 
-async def fill_sessions(portal: Services, cookie: str, total: int) -> None:
+async def fill_sessions(portal: Shared, cookie: str, total: int) -> None:
     """Add live sessions (copies of `cookie`'s data under fresh ids) until `total` are stored."""
     store = portal.store
     data = await store.read(cookie, portal.settings.session_idle_seconds)
@@ -469,10 +471,10 @@ async def fill_sessions(portal: Services, cookie: str, total: int) -> None:
 
 def lookup_flat(portal: Served, cookie: str, seconds: float) -> Row:
     runs: dict[int, load.Load] = {}
-    portal.call(keep_only(portal.services, cookie))
+    portal.call(keep_only(portal.shared, cookie))
     for total in (1_000, 100_000):
-        portal.call(fill_sessions(portal.services, cookie, total))
-        stored = portal.call(stored_sessions(portal.services))
+        portal.call(fill_sessions(portal.shared, cookie, total))
+        stored = portal.call(stored_sessions(portal.shared))
         assert stored == total, f"{stored} sessions stored, wanted {total}"
         runs[total] = load.run(
             load.wrk_command(

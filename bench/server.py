@@ -1,19 +1,21 @@
 """The real app and a bare Starlette endpoint, each on its own uvicorn in a thread of this process.
 
-In-process so the benchmark can read the app's own counters (`services.store.writes`) and run
+In-process so the benchmark can read the app's own counters (`shared.store.writes`) and run
 setup code on the server's event loop (the database engine belongs to that loop).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import time
-from collections.abc import Coroutine, Iterator
+from collections.abc import AsyncIterator, Coroutine, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, NamedTuple, TypeVar
 
 import httpx2
@@ -24,11 +26,16 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from tests.servers import free_port
 
-from portal import csrf, logs, tabs
-from portal.accounts import Account
-from portal.services import Services
-from portal.settings import Settings
-from portal.templating import make_templates, render
+from portal import tabs
+from portal.base import logs
+from portal.base.settings import Settings
+from portal.domain.accounts import Account
+from portal.flows.password.routes import form_context
+from portal.phone.view import shell_context
+from portal.tabs.tab import TAB_FRAGMENT
+from portal.web import csrf
+from portal.web.shared import STATE_KEY, Shared
+from portal.web.templating import make_templates, render
 
 T = TypeVar("T")
 
@@ -66,9 +73,9 @@ class Served:
         return f"uvicorn {uvicorn.__version__}, {parser} parser, {loop} loop"
 
     @property
-    def services(self) -> Services:
-        services: Services = self.app.state.services
-        return services
+    def shared(self) -> Shared:
+        shared: Shared = self.app.state.shared
+        return shared
 
     def call(self, coro: Coroutine[Any, Any, T], timeout: float = 600) -> T:
         """Run `coro` on the server's event loop and wait for it."""
@@ -113,9 +120,9 @@ def bare_app(settings: Settings) -> Starlette:
     with nothing else (no session, database, middleware or log line), what a tab partial could
     reach if all of those cost nothing.
     """
-    templates = make_templates()
+    templates = make_templates(tabs=tabs.TABS, context_processors=[shell_context])
     account = Account(1, "201", "Floor", None, "floor", "Floor", "stamp")
-    context = tabs.settings_context(settings)
+    context = form_context(settings)
 
     async def bare(request: Request) -> PlainTextResponse:
         return PlainTextResponse("ok")
@@ -123,12 +130,15 @@ def bare_app(settings: Settings) -> Starlette:
     async def rendered(request: Request) -> Response:
         request.scope["session"] = {csrf.SESSION_KEY: "floor-token"}
         request.state.account = account
-        return render(request, "settings.html", context, fragment=tabs.TAB_FRAGMENT)
+        return render(request, "settings.html", context, fragment=TAB_FRAGMENT)
 
-    app = Starlette(routes=[Route("/bare", bare), Route("/render", rendered)])
-    app.state.settings = settings
-    app.state.templates = templates
-    return app
+    shared = SimpleNamespace(settings=settings, templates=templates)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, object]]:
+        yield {STATE_KEY: shared}
+
+    return Starlette(routes=[Route("/bare", bare), Route("/render", rendered)], lifespan=lifespan)
 
 
 def floor_from_env() -> Starlette:

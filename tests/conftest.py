@@ -24,11 +24,13 @@ import redis
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
-from portal import accounts, db
 from portal.app import create_app
-from portal.auth.passwords import Passwords, Verdict
-from portal.services import Clock, Services
-from portal.settings import Settings
+from portal.base import db
+from portal.base.clock import Clock
+from portal.base.settings import Settings
+from portal.domain import accounts
+from portal.security.passwords import Passwords, Verdict
+from portal.web.shared import Shared
 from tests.netns import netns, netns_browser, netns_portal, sip  # noqa: F401 - phone tests
 from tests.smtp import smtp_sink  # noqa: F401 - a fixture for every test module
 
@@ -55,7 +57,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=lambda item: browser_dir in Path(str(item.path)).parents)
 
 
-# --- services -------------------------------------------------------------------------------
+# --- storage --------------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="session")
@@ -161,12 +163,12 @@ def client(app: Starlette) -> Iterator[TestClient]:
         yield client
 
 
-def run(client: TestClient, work: Callable[[Services], Awaitable[T]]) -> T:
-    """Run async `work` on the app's own event loop, with its services."""
-    services: Services = client.app.state.services  # type: ignore[attr-defined]
+def run(client: TestClient, work: Callable[[Shared], Awaitable[T]]) -> T:
+    """Run async `work` on the app's own event loop, with what the app shares."""
+    shared: Shared = client.app.state.shared  # type: ignore[attr-defined]
 
     async def go() -> T:
-        return await work(services)
+        return await work(shared)
 
     return client.portal.call(go)
 
@@ -188,12 +190,12 @@ def make_account_in(
     """Create a tenant (once) and an extension in it, in `client`'s app; returns its credentials."""
     code = username.split("-", 1)[1]
 
-    async def work(services: Services) -> Account:
-        async with services.db() as session:
+    async def work(shared: Shared) -> Account:
+        async with shared.db() as session:
             with contextlib.suppress(accounts.AccountError):  # made by an earlier call
                 await accounts.create_tenant(session, code, code.title())
             ext, _ = await accounts.create_extension(
-                session, services.passwords, username, name, email=email, password=password
+                session, shared.passwords, username, name, email=email, password=password
             )
             assert ext.id is not None
             return Account(username, password, ext.id)
@@ -251,7 +253,7 @@ def csrf_from(html: str) -> str:
 def verifies(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> list[str | None]:
     """Every password check the server makes, in order."""
     calls: list[str | None] = []
-    passwords: Passwords = client.app.state.services.passwords  # type: ignore[attr-defined]
+    passwords: Passwords = client.app.state.shared.passwords  # type: ignore[attr-defined]
     real = passwords._verify_sync
 
     def spy(stored: str | None, password: str) -> Verdict:

@@ -10,7 +10,7 @@ from typing import Any
 import anyio.to_thread
 import pytest
 
-from portal.devmail import MailSink, ReceivedMail, SinkHandler
+from portal.domain.mailsink import MailSink, ReceivedMail, SinkHandler
 from tests.servers import free_port
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from portal.accounts import Username, parse_username
+from portal.domain.accounts import Username, parse_username
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ import gc
 from starlette.testclient import TestClient
 
 from portal.app import create_app
-from portal.settings import Settings
+from portal.base.settings import Settings
 
 
 def test_what_lives_as_long_as_the_app_is_not_walked_by_the_collector(settings: Settings) -> None:

@@ -8,9 +8,11 @@ import re
 from pathlib import Path
 
 import pytest
+from starlette.applications import Starlette
+from starlette.routing import Mount
 from starlette.testclient import TestClient
 
-from portal.assets import Assets
+from portal.web.assets import Assets
 
 
 def asset_urls(html: str) -> list[str]:
@@ -73,3 +75,14 @@ def test_a_changed_file_gets_a_new_name_in_designer_mode(tmp_path: Path) -> None
         gzip.decompress(watching._load("a.css").gzipped or b"")
         == b"body { color: blue }  /* changed */"
     )
+
+
+@pytest.mark.parametrize("relative", ["__init__.py", "__pycache__/__init__.cpython-311.pyc"])
+def test_the_package_files_of_static_are_not_served(tmp_path: Path, relative: str) -> None:
+    """static/ ships as the package portal.static; its own Python files are not assets."""
+    (tmp_path / "__pycache__").mkdir()
+    (tmp_path / relative).write_text("# Python, not an asset")
+    (tmp_path / "a.css").write_text("body { color: red }")
+    with TestClient(Starlette(routes=[Mount("/static", Assets(tmp_path))])) as static:
+        assert static.get("/static/a.css").status_code == 200
+        assert static.get("/static/" + relative).status_code == 404

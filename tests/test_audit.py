@@ -10,9 +10,9 @@ import pytest
 import redis
 from starlette.testclient import TestClient
 
-from portal import accounts
+from portal.base.settings import Settings
 from portal.cli import main
-from portal.settings import Settings
+from portal.domain import accounts
 from tests.conftest import PASSWORD, Account, Auth, csrf_from, run
 
 
@@ -103,9 +103,9 @@ def test_password_changes_unlocks_and_admin_resets_are_recorded(
     )
     assert main(["extension", "unlock", account.username]) == 0
 
-    async def admin(services: Any) -> None:
-        async with services.db() as session:
-            await accounts.set_password(session, services.passwords, account.username)
+    async def admin(shared: Any) -> None:
+        async with shared.db() as session:
+            await accounts.set_password(session, shared.passwords, account.username)
 
     run(client, admin)
     events = [fields(line)[1:3] for line in trail(account.username)]

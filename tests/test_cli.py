@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -16,10 +18,10 @@ import pytest
 from starlette.testclient import TestClient
 
 from portal.app import create_app
+from portal.base.settings import Settings
 from portal.cli import main
-from portal.settings import Settings
 from tests.conftest import Auth, csrf_from
-from tests.servers import portal_command, portal_server
+from tests.servers import PORTAL, free_port, portal_command, portal_server
 
 
 @pytest.fixture
@@ -187,3 +189,45 @@ def test_serve_finishes_in_flight_requests_on_sigterm(tmp_path: Path) -> None:
     assert "Finished server process" in log
     # The signal really came mid-flight: answers were still being given after it.
     assert log.index("Shutting down") < log.rindex("sign-in success")
+
+
+def test_demo_reload_is_the_designers_loop_in_one_command(tmp_path: Path) -> None:
+    """`portal demo --reload`: demo data, the mail sink, the gallery and the reloader at once."""
+    port, smtp = free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PORTAL_")}
+    env.update(
+        PORTAL_DATABASE_URL=f"sqlite:///{tmp_path / 'portal.db'}",
+        PORTAL_SMTP_PORT=str(smtp),
+        PORTAL_PASSWORD_MIN_LENGTH="8",
+    )
+    log_path = tmp_path / "demo.log"
+    with log_path.open("w") as log:
+        demo = subprocess.Popen(
+            [PORTAL, "demo", "--reload", "--port", str(port)],
+            cwd=tmp_path,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert demo.poll() is None, f"portal demo exited:\n{log_path.read_text()}"
+            with contextlib.suppress(httpx2.HTTPError):
+                if httpx2.get(base + "/login", timeout=1).status_code == 200:
+                    break
+            assert time.monotonic() < deadline, log_path.read_text()
+            time.sleep(0.3)
+        assert "seeded demo tenant wickedsprockets" in log_path.read_text()
+        assert httpx2.get(base + "/dev/mail").status_code == 200  # demo mode: the mail sink
+        assert httpx2.get(base + "/-/patterns").status_code == 200
+        # The server runs in a child of the reloader, which restarts it when code changes;
+        # templates, CSS and JS are re-read on the next request (designer mode).
+        served = re.search(r"Started server process \[(\d+)\]", log_path.read_text())
+        assert served is not None
+        assert int(served.group(1)) != demo.pid
+    finally:
+        os.killpg(demo.pid, signal.SIGTERM)
+        demo.wait(15)

@@ -70,7 +70,7 @@ def test_a_form_sent_as_json_is_refused_cleanly(
 
 
 def store_of(client: TestClient) -> Any:
-    return client.app.state.services.store  # type: ignore[attr-defined]
+    return client.app.state.shared.store  # type: ignore[attr-defined]
 
 
 def test_the_anonymous_pages_store_nothing_and_bind_their_token_to_a_cookie(

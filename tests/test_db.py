@@ -14,10 +14,10 @@ from alembic.migration import MigrationContext
 from sqlalchemy import Connection, create_engine, event, text
 from sqlmodel import SQLModel
 
-import portal.models  # noqa: F401 - registers the tables
-from portal import db
-from portal.db import async_url, configure, make_engine, sync_url, upgrade
-from portal.settings import Settings
+import portal.base.models  # noqa: F401 - registers the tables
+from portal.base import db
+from portal.base.db import async_url, configure, make_engine, sync_url, upgrade
+from portal.base.settings import Settings
 
 
 def test_migrations_match_the_models(settings: Settings) -> None:

@@ -17,10 +17,11 @@ import pytest
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
-from portal import devmail
-from portal.devmail import MailSink, links
-from portal.settings import Settings
-from portal.templating import make_templates
+from portal.base.settings import Settings
+from portal.dev import devmail
+from portal.domain.mailsink import MailSink, links
+from portal.web.shared import STATE_KEY
+from portal.web.templating import make_templates
 from tests.conftest import csrf_from
 from tests.servers import PORTAL
 from tests.smtp import TestSink, free_port
@@ -88,15 +89,14 @@ def test_links_are_http_urls_without_trailing_punctuation(text: str, expected: l
 
 @pytest.fixture
 def page(smtp_sink: TestSink) -> Iterator[TestClient]:
-    """Just the route, with the portal's templates and a services object holding the sink."""
+    """Just the route, with the portal's templates and what the app shares holding the sink."""
+    shared = SimpleNamespace(mail_sink=smtp_sink, settings=Settings(), templates=make_templates())
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, object]]:
-        yield {"services": SimpleNamespace(mail_sink=smtp_sink)}
+        yield {STATE_KEY: shared}
 
     app = Starlette(routes=devmail.routes, lifespan=lifespan)
-    app.state.settings = Settings()
-    app.state.templates = make_templates()
     with TestClient(app) as client:
         yield client
 

@@ -31,12 +31,14 @@ from hypothesis import strategies as st
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
-from portal import accounts, csrf
-from portal.auth import guard, sessions
-from portal.auth.resets import token_hash
-from portal.models import Extension, ResetToken, utcnow
-from portal.services import Services
-from portal.settings import Settings, parse_networks
+from portal.base.clock import utcnow
+from portal.base.models import Extension, ResetToken
+from portal.base.settings import Settings, parse_networks
+from portal.domain import accounts
+from portal.flows.reset.service import token_hash
+from portal.security.sessionstore import SEEN
+from portal.web import csrf, guard
+from portal.web.shared import Shared
 from tests.conftest import PASSWORD, Account, make_account_in, run
 from tests.smtp import TestSink
 
@@ -263,8 +265,8 @@ class Portal:
     signs_in: Account
 
     @property
-    def services(self) -> Services:
-        services: Services = self.client.app.state.services  # type: ignore[attr-defined]
+    def services(self) -> Shared:
+        services: Shared = self.client.app.state.shared  # type: ignore[attr-defined]
         return services
 
     def new_session(self) -> tuple[str, str]:
@@ -272,14 +274,14 @@ class Portal:
         sign-in stores one: fuzzed requests end sessions, and lock the extension's sign-in."""
         token = secrets.token_urlsafe(32)
 
-        async def work(services: Services) -> str:
+        async def work(services: Shared) -> str:
             account = await accounts.load_account(services.engine, self.fuzzed.id)
             assert account is not None
             data = {
                 guard.USER_KEY: account.id,
                 guard.STAMP_KEY: account.stamp,
                 csrf.SESSION_KEY: token,
-                sessions.SEEN: services.clock(),
+                SEEN: services.clock(),
             }
             idle = services.settings.session_idle_seconds
             return await services.store.create(json.dumps(data).encode(), idle)
@@ -290,7 +292,7 @@ class Portal:
         """A live reset link for the fuzzed extension (voiding its older ones)."""
         token = secrets.token_urlsafe(32)
 
-        async def work(services: Services) -> None:
+        async def work(services: Shared) -> None:
             async with services.db() as db:
                 link = ResetToken(
                     extension_id=self.fuzzed.id,
@@ -306,7 +308,7 @@ class Portal:
     def stored(self) -> list[tuple[str, str]]:
         """Each extension's password hash and credential stamp, as stored."""
 
-        async def work(services: Services) -> list[tuple[str, str]]:
+        async def work(services: Shared) -> list[tuple[str, str]]:
             async with services.db() as db:
                 found = [await db.get(Extension, a.id) for a in (self.fuzzed, self.signs_in)]
             return [(e.password_hash, accounts.credential_stamp(e)) for e in found if e]

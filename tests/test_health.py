@@ -7,7 +7,7 @@ from dataclasses import replace
 from starlette.testclient import TestClient
 
 from portal.app import create_app
-from portal.settings import Settings
+from portal.base.settings import Settings
 
 
 def test_healthy(client: TestClient) -> None:

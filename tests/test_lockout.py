@@ -17,7 +17,9 @@ from redis.asyncio import Redis
 from starlette.testclient import TestClient
 
 from portal.app import create_app
-from portal.auth.lockout import (
+from portal.base.clock import Clock
+from portal.base.settings import Settings
+from portal.security.lockout import (
     HOLD_SECONDS,
     Counters,
     Full,
@@ -27,10 +29,8 @@ from portal.auth.lockout import (
     RedisCounters,
     Taken,
 )
-from portal.services import Clock
-from portal.settings import Settings
 from tests.conftest import PASSWORD, REDIS_URL, Account, Auth, csrf_from
-from tests.test_ratelimit import LOCKED, fail, new_client
+from tests.test_throttle import LOCKED, fail, new_client
 
 WINDOW = 3  # seconds: the policy shrunk so a test can outwait it
 CEILING = 20  # failures per address: shrunk so a burst can pass it

@@ -18,8 +18,8 @@ import pytest
 from starlette.testclient import TestClient
 
 from portal.app import create_app
-from portal.logs import JsonFormatter, NonBlockingHandler, RequestIdFilter
-from portal.settings import Settings
+from portal.base.logs import JsonFormatter, NonBlockingHandler, RequestIdFilter
+from portal.base.settings import Settings
 from tests.conftest import PASSWORD, Account, Auth, csrf_from
 
 NEW = "a new and better passphrase"
@@ -89,7 +89,7 @@ def test_an_unexpected_error_is_logged_once_with_the_id_its_page_carries(
     async def broken(*args: object) -> None:
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr("portal.auth.guard.load_account", broken)
+    monkeypatch.setattr("portal.web.guard.load_account", broken)
     response = auth.client.get("/phone")
     assert response.status_code == 500
     assert "Something went wrong" in response.text
@@ -223,7 +223,7 @@ def test_no_reset_token_reaches_the_log_when_a_bug_answers_500(
     async def broken(*args: object) -> None:
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr("portal.auth.recovery.complete_reset", broken)
+    monkeypatch.setattr("portal.flows.reset.routes.complete_reset", broken)
     csrf_token = csrf_from(client.get("/login").text)
     response = client.post(
         f"/reset-password/{token}",

@@ -16,10 +16,10 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from portal.db import make_engine, make_sessionmaker
-from portal.mail import Email, MailSender, enqueue
-from portal.models import OutboxMessage
-from portal.settings import Settings
+from portal.base.db import make_engine, make_sessionmaker
+from portal.base.models import OutboxMessage
+from portal.base.settings import Settings
+from portal.domain.mail import Email, MailSender, enqueue
 from tests.smtp import TestSink
 
 Sessionmaker = async_sessionmaker[AsyncSession]

@@ -20,10 +20,10 @@ import redis
 from sqlalchemy import text
 from starlette.testclient import TestClient
 
-from portal import db
 from portal.app import create_app
-from portal.services import Services
-from portal.settings import Settings
+from portal.base import db
+from portal.base.settings import Settings
+from portal.web.shared import Shared
 from tests.conftest import (
     IN_CI,
     PASSWORD,
@@ -250,7 +250,7 @@ def test_no_database_connection_free_in_time_is_the_busy_page_then_heals(
         held, release = threading.Event(), threading.Event()
 
         async def hold_the_only_connection() -> None:
-            engine = client.app.state.services.engine  # type: ignore[attr-defined]
+            engine = client.app.state.shared.engine  # type: ignore[attr-defined]
             async with engine.connect():
                 held.set()
                 await asyncio.to_thread(release.wait, 10)
@@ -280,9 +280,9 @@ def test_after_a_redis_restart_every_request_succeeds(
         create_app(settings), follow_redirects=False, raise_server_exceptions=False
     ) as client:
 
-        async def fill_the_pool(services: Services) -> None:
-            assert services.redis is not None
-            await asyncio.gather(*(services.redis.ping() for _ in range(10)))
+        async def fill_the_pool(shared: Shared) -> None:
+            assert shared.redis is not None
+            await asyncio.gather(*(shared.redis.ping() for _ in range(10)))
 
         run(client, fill_the_pool)
         own_redis.stop()
@@ -303,9 +303,9 @@ def test_after_postgresql_drops_every_connection_every_request_succeeds(
         make_account_in(client)
         Auth(client).login()
 
-        async def fill_the_pool(services: Services) -> None:
+        async def fill_the_pool(shared: Shared) -> None:
             async def one() -> None:
-                async with services.engine.connect() as conn:
+                async with shared.engine.connect() as conn:
                     await conn.execute(text("SELECT pg_sleep(0.05)"))
 
             await asyncio.gather(*(one() for _ in range(db.POOL_SIZE)))

@@ -10,10 +10,10 @@ import pytest
 from sqlmodel import select
 from starlette.testclient import TestClient
 
-from portal import accounts
-from portal.auth.passwords import Passwords, Verdict, generate_password
-from portal.auth.policy import policy_error
-from portal.models import Extension
+from portal.base.models import Extension
+from portal.domain import accounts
+from portal.security.passwords import Passwords, Verdict, generate_password
+from portal.security.policy import policy_error
 from tests.conftest import Account, Auth, LoopProbe, run
 
 
@@ -92,7 +92,7 @@ async def test_no_more_hashes_than_the_limit_run_at_once(concurrency: int) -> No
 def test_hashing_leaves_a_core_to_the_event_loop(
     monkeypatch: pytest.MonkeyPatch, cores: int | None, limit: int
 ) -> None:
-    monkeypatch.setattr("portal.auth.passwords.os.cpu_count", lambda: cores)
+    monkeypatch.setattr("portal.security.passwords.os.cpu_count", lambda: cores)
     assert Passwords().concurrency == limit
 
 
@@ -118,8 +118,8 @@ def test_old_parameters_are_rehashed_at_sign_in_without_signing_anyone_out(
     weak = Passwords(memory_kib=8192, time_cost=1)
     account = make_account()
 
-    async def weaken(services: Any) -> str:
-        async with services.db() as session:
+    async def weaken(shared: Any) -> str:
+        async with shared.db() as session:
             ext = (await session.exec(select(Extension))).one()
             ext.password_hash = await weak.hash(account.password)
             session.add(ext)
@@ -133,8 +133,8 @@ def test_old_parameters_are_rehashed_at_sign_in_without_signing_anyone_out(
         assert other.get("/phone").status_code == 200
         auth.login()  # this sign-in upgrades the hash
 
-        async def read(services: Any) -> tuple[str, str]:
-            async with services.db() as session:
+        async def read(shared: Any) -> tuple[str, str]:
+            async with shared.db() as session:
                 ext = (await session.exec(select(Extension))).one()
                 return ext.password_hash, accounts.credential_stamp(ext)
 

@@ -11,11 +11,12 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from portal import patterns
 from portal.app import create_app
-from portal.security import CONTENT_SECURITY_POLICY
-from portal.settings import Settings
-from portal.templating import TEMPLATE_DIR
+from portal.base.resources import templates_dir
+from portal.base.settings import Settings
+from portal.dev import examples, patterns
+from portal.dev import gallery as gallery_module
+from portal.middleware.headers import CONTENT_SECURITY_POLICY
 from tests.servers import free_port
 
 # Templates that are only ever extended or imported: every state renders them.
@@ -36,7 +37,7 @@ def gallery(
 ) -> Iterator[TestClient]:
     """The real app in demo mode (it starts its SMTP sink on a free port), shared by the module:
     the gallery reads no storage, so one app serves every render."""
-    path = tmp_path_factory.mktemp("gallery") / "portal.db"
+    path = tmp_path_factory.mktemp("gallery") / "portal.base.db"
     shutil.copy(sqlite_template, path)
     settings = Settings(
         secret_key="test-secret-key-gallery",
@@ -51,7 +52,9 @@ def gallery(
 
 def test_every_template_has_a_state() -> None:
     templates = {
-        str(path.relative_to(TEMPLATE_DIR)) for path in TEMPLATE_DIR.rglob("*") if path.is_file()
+        str(path.relative_to(templates_dir()))
+        for path in templates_dir().rglob("*")
+        if path.is_file()
     }
     shown = {pattern.template for pattern in patterns.REGISTRY}
     assert templates - FRAMEWORK - GALLERY - shown == set()
@@ -63,7 +66,7 @@ def test_the_index_lists_every_state(gallery: TestClient) -> None:
     assert response.status_code == 200
     for name in NAMES:
         assert f'href="#{name}"' in response.text
-        for theme in patterns.THEMES:
+        for theme in examples.THEMES:
             assert f'src="/-/patterns/{name}?theme={theme}"' in response.text
     frames = re.findall(r"<iframe [^>]*>", response.text)
     assert len(frames) == 4 * len(NAMES)
@@ -77,7 +80,7 @@ def test_the_index_lists_every_state(gallery: TestClient) -> None:
         )
 
 
-@pytest.mark.parametrize("theme", patterns.THEMES)
+@pytest.mark.parametrize("theme", examples.THEMES)
 @pytest.mark.parametrize("name", NAMES)
 def test_every_state_renders(gallery: TestClient, name: str, theme: str) -> None:
     response = gallery.get(f"/-/patterns/{name}", params={"theme": theme})
@@ -199,7 +202,7 @@ def test_no_inline_scripts_or_styles(gallery: TestClient) -> None:
     [({}, False), ({"demo": True}, True), ({"reload_templates": True}, True)],
 )
 def test_enabled_in_dev_and_demo_mode_only(changes: dict[str, bool], on: bool) -> None:
-    assert patterns.enabled(replace(Settings(), **changes)) is on
+    assert gallery_module.enabled(replace(Settings(), **changes)) is on
 
 
 def test_gallery_is_off_in_production(client: TestClient) -> None:

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from portal.base.settings import Settings
 from portal.phone import demo
 from portal.phone.sipserver import available
-from portal.settings import Settings
 from tests.netns import unavailable
 from tests.servers import free_port
 

@@ -14,8 +14,9 @@ import pytest
 from starlette.testclient import TestClient
 
 from portal.app import create_app
-from portal.services import Clock, Services
-from portal.settings import Settings
+from portal.base.clock import Clock
+from portal.base.settings import Settings
+from portal.web.shared import Shared
 from tests.conftest import Auth, csrf_from, make_account_in
 
 SECRET = "test-sip-secret-0123456789"
@@ -43,8 +44,8 @@ def phone_client(settings: Settings, clock: Clock) -> Iterator[TestClient]:
         yield client
 
 
-def services(client: TestClient) -> Services:
-    found: Services = client.app.state.services  # type: ignore[attr-defined]
+def services(client: TestClient) -> Shared:
+    found: Shared = client.app.state.shared  # type: ignore[attr-defined]
     return found
 
 

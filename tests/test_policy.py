@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from portal.auth.policy import common_passwords, policy_error, strength
+from portal.security.policy import common_passwords, policy_error, strength
 
 USER = {"username": "201-wickedsprockets", "tenant_code": "wickedsprockets"}
 

@@ -13,8 +13,8 @@ from starlette.testclient import TestClient
 
 from portal import app as app_module
 from portal.app import create_app
-from portal.services import Services
-from portal.settings import Settings
+from portal.base.settings import Settings
+from portal.web.shared import Shared
 from tests.conftest import PASSWORD, Auth, csrf_from, make_account_in, run, truncate_postgres
 from tests.servers import portal_command, portal_server
 
@@ -39,13 +39,13 @@ def test_no_redis_connection_free_in_time_is_the_busy_page_then_heals(
         make_account_in(client)
         Auth(client).login()
 
-        async def take(services: Services) -> Any:
-            assert services.redis is not None
-            return await services.redis.connection_pool.get_connection()
+        async def take(shared: Shared) -> Any:
+            assert shared.redis is not None
+            return await shared.redis.connection_pool.get_connection()
 
-        async def give_back(services: Services) -> None:
-            assert services.redis is not None
-            await services.redis.connection_pool.release(held)
+        async def give_back(shared: Shared) -> None:
+            assert shared.redis is not None
+            await shared.redis.connection_pool.release(held)
 
         held = run(client, take)
         busy = client.get("/phone")

@@ -13,10 +13,11 @@ from redis.asyncio import Redis
 from sqlalchemy import text
 from starlette.testclient import TestClient
 
-from portal import accounts, audit, db
-from portal.auth.sessions import DatabaseStore, PortalStore, RedisStore, Slide
-from portal.db import make_engine
-from portal.services import Clock
+from portal.base import db
+from portal.base.clock import Clock
+from portal.base.db import make_engine
+from portal.domain import accounts, audit
+from portal.security.sessionstore import DatabaseStore, PortalStore, RedisStore, Slide
 from tests.conftest import PASSWORD, REDIS_URL, Account, Auth, csrf_from, truncate_postgres
 
 
@@ -108,7 +109,7 @@ async def test_create_replacing_an_id_deletes_it_in_the_same_step(store: PortalS
     new = await store.create(b'{"a":2}', ttl=60, replacing=old)
     assert await store.read(old, 60) == b""
     assert await store.read(new, 60) == b'{"a":2}'
-    assert await store.write(old, b'{"a":3}', 60, 60) == ""  # and it stays dead
+    assert await store.write(old, b'{"a":3}', 60, 60) is False  # and it stays dead
 
 
 @pytest.mark.anyio
@@ -121,7 +122,7 @@ async def test_a_replaced_id_is_known_as_such_for_a_minute(store: PortalStore) -
     assert not await store.replaced(new)
     assert not await store.replaced("C" * 43)
     assert await store.read(old, 600) == b""
-    assert await store.write(old, b'{"a":3}', 600, 600) == ""
+    assert await store.write(old, b'{"a":3}', 600, 600) is False
     assert await store.slide(old, _seen(clock()), clock(), 600, gap=60) is Slide.GONE
     # Two sign-ins racing over one id: both get a session, the id is noted once.
     await store.create(b'{"a":4}', ttl=600, replacing=old)
@@ -135,7 +136,7 @@ async def test_write_never_creates_an_entry_for_an_id_the_server_did_not_issue(
     store: PortalStore,
 ) -> None:
     invented = "A" * 43
-    assert await store.write(invented, b'{"uid":1}', 60, 60) == ""
+    assert await store.write(invented, b'{"uid":1}', 60, 60) is False
     assert await store.read(invented, 60) == b""
 
 
@@ -145,14 +146,14 @@ async def test_a_removed_session_stays_removed_when_a_late_write_arrives(
 ) -> None:
     session_id = await store.create(b'{"uid":1}', ttl=60)
     await store.remove(session_id)
-    assert await store.write(session_id, b'{"uid":1,"late":true}', 60, 60) == ""
+    assert await store.write(session_id, b'{"uid":1,"late":true}', 60, 60) is False
     assert await store.read(session_id, 60) == b""
 
 
 @pytest.mark.anyio
 async def test_write_updates_a_live_session(store: PortalStore) -> None:
     session_id = await store.create(b"{}", ttl=60)
-    assert await store.write(session_id, b'{"x":2}', 60, 60) == session_id
+    assert await store.write(session_id, b'{"x":2}', 60, 60) is True
     assert await store.read(session_id, 60) == b'{"x":2}'
 
 
@@ -211,7 +212,7 @@ async def test_entries_expire_in_the_store_itself(store: PortalStore) -> None:
     assert await store.read(session_id, 60) == b"{}"
     await anyio.sleep(0.5)
     assert await store.read(session_id, 60) == b""
-    assert await store.write(session_id, b"{}", 60, 60) == ""  # expired means gone
+    assert await store.write(session_id, b"{}", 60, 60) is False  # expired means gone
 
 
 @pytest.mark.anyio
@@ -249,7 +250,7 @@ async def test_purge_deletes_only_expired_rows(sqlite_url: str) -> None:
 
 
 def services(client: TestClient) -> Any:
-    return client.app.state.services  # type: ignore[attr-defined]
+    return client.app.state.shared  # type: ignore[attr-defined]
 
 
 def test_an_invented_session_id_is_never_adopted(
@@ -399,12 +400,12 @@ def test_a_request_that_loaded_the_session_before_sign_out_cannot_bring_it_back(
             await anyio.sleep(0.01)
         return account
 
-    monkeypatch.setattr("portal.auth.guard.load_account", slow_load)
+    monkeypatch.setattr("portal.web.guard.load_account", slow_load)
     slow: dict[str, Any] = {}
     thread = threading.Thread(target=lambda: slow.update(r=client.get("/phone")))
     thread.start()
     assert entered.wait(10)
-    monkeypatch.setattr("portal.auth.guard.load_account", real_load)
+    monkeypatch.setattr("portal.web.guard.load_account", real_load)
     assert client.post("/logout", data={"csrf_token": token}).status_code == 303
     release.set()
     thread.join(10)
@@ -467,12 +468,12 @@ def test_a_late_answer_after_a_password_change_keeps_the_browser_signed_in(
             await anyio.sleep(0.01)
         return await real_load(db, extension_id)
 
-    monkeypatch.setattr("portal.auth.guard.load_account", slow_load)
+    monkeypatch.setattr("portal.web.guard.load_account", slow_load)
     late: dict[str, Any] = {}
     thread = threading.Thread(target=lambda: late.update(r=client.get("/session")))
     thread.start()
     assert entered.wait(10)
-    monkeypatch.setattr("portal.auth.guard.load_account", real_load)
+    monkeypatch.setattr("portal.web.guard.load_account", real_load)
     changed = change_password(client)
     assert changed.status_code == 200
     new = client.cookies.get("portal_session")

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from pathlib import Path
 
 import pytest
 from starlette.testclient import TestClient
 
 from portal.app import create_app
-from portal.settings import Settings, SettingsError
+from portal.base.settings import Settings, SettingsError
 from tests.conftest import Auth, make_account_in
 
 
@@ -131,3 +132,38 @@ def test_phone_system_settings_are_read() -> None:
 def test_malformed_phone_settings_say_what_is_wrong(env: dict[str, str], message: str) -> None:
     with pytest.raises(SettingsError, match=re.escape(message)):
         Settings.from_env({**SIP, **env})
+
+
+def test_the_readme_table_is_the_declaration() -> None:
+    """Every declared setting is in the README's table with its default and meaning, and the
+    table has nothing else."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    table = readme.split("## Settings", 1)[1].split("\n## ", 1)[0]
+    rows = {}
+    for line in table.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split(" | ")]
+        if len(cells) == 3 and cells[0].startswith("`PORTAL_"):
+            rows[cells[0].strip("`")] = (cells[1], cells[2])
+    declared = {
+        item.env: (item.default_text(default), item.meaning)
+        for _, item, default in Settings.declared()
+    }
+    assert rows == declared
+
+
+def test_every_declared_variable_is_read() -> None:
+    environ = {
+        **SIP,
+        "PORTAL_TRUSTED_PROXIES": "10.0.0.1",
+        "PORTAL_TURN_URLS": "turn:turn.example.com:3478",
+    }
+    for name, item, default in Settings.declared():
+        if isinstance(default, bool):
+            environ[item.env] = "false" if default else "true"
+        elif isinstance(default, int | float):
+            environ[item.env] = str(default + 7)
+        elif item.env not in environ:
+            environ[item.env] = f"http://{name}.example"
+    settings = Settings.from_env(environ)
+    for name, item, default in Settings.declared():
+        assert getattr(settings, name) != default, item.env

@@ -5,9 +5,11 @@ from __future__ import annotations
 import pytest
 from starlette.testclient import TestClient
 
+from portal.tabs import TABS
 from tests.conftest import Account, Auth
 
 HTMX = {"HX-Request": "true"}
+EVERY_TAB = [(tab.path, tab.label) for tab in TABS]
 
 
 @pytest.fixture
@@ -16,7 +18,7 @@ def signed_in(auth: Auth, account: Account) -> TestClient:
     return auth.client
 
 
-@pytest.mark.parametrize(("path", "heading"), [("/phone", "Phone"), ("/settings", "Settings")])
+@pytest.mark.parametrize(("path", "heading"), EVERY_TAB)
 def test_direct_load_is_a_whole_page(signed_in: TestClient, path: str, heading: str) -> None:
     page = signed_in.get(path)
     assert page.status_code == 200
@@ -27,7 +29,7 @@ def test_direct_load_is_a_whole_page(signed_in: TestClient, path: str, heading: 
     assert page.headers["Vary"] == "HX-Request"
 
 
-@pytest.mark.parametrize(("path", "heading"), [("/phone", "Phone"), ("/settings", "Settings")])
+@pytest.mark.parametrize(("path", "heading"), EVERY_TAB)
 def test_htmx_request_gets_just_the_tab(signed_in: TestClient, path: str, heading: str) -> None:
     fragment = signed_in.get(path, headers=HTMX)
     assert fragment.status_code == 200
@@ -76,7 +78,7 @@ def test_pages_carry_the_csrf_header_for_htmx(signed_in: TestClient) -> None:
     assert """hx-headers:inherited='{"X-CSRF-Token": \"""" in page
 
 
-@pytest.mark.parametrize("path", ["/phone", "/settings"])
+@pytest.mark.parametrize("path", [tab.path for tab in TABS])
 def test_signed_out_htmx_request_gets_hx_redirect_not_a_login_form(
     client: TestClient, path: str
 ) -> None:

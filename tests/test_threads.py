@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from portal.threads import Workers
+from portal.base.threads import Workers
 from tests.conftest import LoopProbe
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
 
-from portal.settings import PROJECT_ROOT
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 VENDOR = PROJECT_ROOT / "static" / "vendor"
 BUILD = PROJECT_ROOT / "vendor-build"

@@ -18,21 +18,30 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Mount
 
-from portal import db, devmail, errors, health, patterns, tabs
-from portal.accesslog import AccessLogMiddleware
-from portal.assets import Assets
-from portal.auth import recovery
-from portal.auth import routes as auth_routes
-from portal.auth.passwords import Passwords
-from portal.auth.ratelimit import Throttle
-from portal.auth.sessions import DatabaseStore, PortalStore, RedisStore, SessionMiddleware
-from portal.db import make_engine, make_sessionmaker
-from portal.mail import MailSender
+from portal import health, tabs
+from portal.base import db
+from portal.base.clock import Clock
+from portal.base.db import make_engine, make_sessionmaker
+from portal.base.settings import Settings
+from portal.dev import devmail, gallery
+from portal.domain.mail import MailSender
+from portal.domain.mailsink import MailSink
+from portal.flows.password import routes as password_routes
+from portal.flows.reset import routes as reset_routes
+from portal.flows.signin import routes as signin_routes
+from portal.middleware import errors
+from portal.middleware.accesslog import AccessLogMiddleware
+from portal.middleware.bodylimit import BodySizeLimitMiddleware
+from portal.middleware.headers import SecurityHeadersMiddleware
+from portal.middleware.sessions import SessionMiddleware
 from portal.phone import routes as phone_routes
-from portal.security import BodySizeLimitMiddleware, SecurityHeadersMiddleware
-from portal.services import Clock, Services
-from portal.settings import Settings
-from portal.templating import make_templates
+from portal.phone.view import shell_context
+from portal.security.passwords import Passwords
+from portal.security.sessionstore import DatabaseStore, PortalStore, RedisStore
+from portal.security.throttle import Throttle
+from portal.web.assets import Assets
+from portal.web.shared import STATE_KEY, Shared
+from portal.web.templating import make_templates
 
 log = logging.getLogger("portal")
 PURGE_INTERVAL_SECONDS = 600
@@ -49,14 +58,17 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
     """Build the portal for `settings`; databases and Redis are opened by its lifespan."""
     settings.check_serving()
     clock = clock or Clock()
-    passwords = Passwords(
-        memory_kib=settings.argon2_memory_kib,
-        time_cost=settings.argon2_time_cost,
-        parallelism=settings.argon2_parallelism,
+    passwords = Passwords.from_settings(settings)
+    assets = Assets(settings.static_dir, watch=settings.reload_templates)
+    templates = make_templates(
+        auto_reload=settings.reload_templates,
+        assets=assets,
+        tabs=tabs.TABS,
+        context_processors=[shell_context],
     )
 
     @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Services]]:
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Shared]]:
         engine = make_engine(settings.database_url)
         redis = make_redis(settings.redis_url) if settings.redis_url else None
         sessionmaker = make_sessionmaker(engine)
@@ -65,8 +77,9 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
             store = RedisStore(redis, settings.secret_key, settings.redis_prefix, clock=clock)
         else:
             store = DatabaseStore(engine, settings.secret_key, clock=clock)
-        portal = Services(
+        shared = Shared(
             settings=settings,
+            templates=templates,
             engine=engine,
             sessionmaker=sessionmaker,
             passwords=passwords,
@@ -80,10 +93,10 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
             # The demo's own SMTP server, so a newcomer can read and click the reset link. Its
             # debug log would print every message, reset links included.
             logging.getLogger("mail.log").setLevel(logging.WARNING)
-            portal.mail_sink = devmail.MailSink(settings.smtp_host, settings.smtp_port)
-            await anyio.to_thread.run_sync(portal.mail_sink.start)
-        app.state.services = portal  # for tests and benchmarks that look inside
-        tasks = [asyncio.create_task(portal.mail.run())]
+            shared.mail_sink = MailSink(settings.smtp_host, settings.smtp_port)
+            await anyio.to_thread.run_sync(shared.mail_sink.start)
+        app.state.shared = shared  # for tests and benchmarks that look inside
+        tasks = [asyncio.create_task(shared.mail.run())]
         if redis is None:
             tasks.append(asyncio.create_task(_purge_forever(store)))
         # What exists now lives as long as the app (modules, templates, engines): the cyclic
@@ -92,28 +105,28 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
         gc.collect()
         gc.freeze()
         try:
-            yield {"services": portal}
+            yield {STATE_KEY: shared}
         finally:
             gc.unfreeze()
             for task in tasks:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-            if portal.mail_sink is not None:
-                await anyio.to_thread.run_sync(portal.mail_sink.stop)
+            if shared.mail_sink is not None:
+                await anyio.to_thread.run_sync(shared.mail_sink.stop)
             if redis is not None:
                 await redis.aclose()
             await db.dispose(engine)
             await asyncio.to_thread(passwords.close)
 
-    gallery = patterns.enabled(settings)
+    gallery_on = gallery.enabled(settings)
     middleware = [
         Middleware(AccessLogMiddleware),
         Middleware(
             SecurityHeadersMiddleware,
             https=settings.https,
             connect=settings.sip_origins,
-            framed_gallery=gallery,
+            framed_gallery=gallery_on,
         ),
         Middleware(errors.ErrorPageMiddleware),
         Middleware(BodySizeLimitMiddleware),
@@ -125,15 +138,15 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
             clock=clock,
         ),
     ]
-    assets = Assets(settings.static_dir, watch=settings.reload_templates)
     routes = [
         *tabs.routes,
         *phone_routes.routes,
-        *auth_routes.routes,
-        *recovery.routes,
+        *password_routes.routes,
+        *signin_routes.routes,
+        *reset_routes.routes,
         *health.routes,
         *(devmail.routes if settings.demo else []),
-        *(patterns.routes if gallery else []),
+        *(gallery.routes if gallery_on else []),
         Mount("/static", assets, name="static"),
     ]
     app = Starlette(
@@ -142,9 +155,6 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
         exception_handlers=errors.exception_handlers,
         lifespan=lifespan,
     )
-    app.state.settings = settings
-    app.state.templates = make_templates(auto_reload=settings.reload_templates, assets=assets)
-    app.state.passwords = passwords
     return app
 
 

@@ -14,9 +14,11 @@ from typing import NoReturn, TypeVar
 from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.applications import Starlette
 
-from portal import accounts, audit, db, logs
-from portal.auth.passwords import Passwords
-from portal.settings import Settings, SettingsError
+from portal.base import db, logs
+from portal.base.clock import as_utc
+from portal.base.settings import Settings, SettingsError
+from portal.domain import accounts, audit
+from portal.security.passwords import Passwords
 
 T = TypeVar("T")
 DEMO_SMTP_PORT = 8025  # the demo's own mail sink, on 127.0.0.1
@@ -42,6 +44,9 @@ def build_parser() -> Parser:
 
     demo = commands.add_parser("demo", help="migrate, seed a demo tenant if empty, and serve")
     _add_server_options(demo)
+    demo.add_argument(
+        "--reload", action="store_true", help="the designers' loop: reload on save of any file"
+    )
 
     database = commands.add_parser("db", help="database maintenance")
     db_commands = database.add_subparsers(dest="db_command", required=True, parser_class=Parser)
@@ -118,7 +123,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         _run(settings, lambda s: accounts.unlock(s, args.code))
         print(f"extension {args.code} unlocked: it may sign in again now")
         return 0
-    passwords = _passwords(settings)
+    passwords = Passwords.from_settings(settings)
     password = _read_password() if args.password_stdin else None
     if args.extension_command == "add":
         _, generated = _run(
@@ -154,19 +159,11 @@ def _audit(args: argparse.Namespace, settings: Settings) -> int:
     username = str(accounts.parse_extension_code(args.code)) if args.code else None
     events = _run(settings, lambda s: audit.recent(s, username, args.limit))
     for event in events:
-        when = accounts.as_utc(event.at).strftime("%Y-%m-%d %H:%M:%SZ")
+        when = as_utc(event.at).strftime("%Y-%m-%d %H:%M:%SZ")
         print(f"{when}  {event.username:<28} {event.event:<16} {event.outcome:<10} {event.client}")
     if not events:
         print("no events")
     return 0
-
-
-def _passwords(settings: Settings) -> Passwords:
-    return Passwords(
-        memory_kib=settings.argon2_memory_kib,
-        time_cost=settings.argon2_time_cost,
-        parallelism=settings.argon2_parallelism,
-    )
 
 
 def _read_password() -> str:
@@ -212,6 +209,8 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         )
     settings.check_serving()
     if args.reload:
+        # Templates, CSS and JS are re-read when they change, with no restart (the demo's mail
+        # sink keeps what it caught); a change to the code restarts the server.
         os.environ["PORTAL_RELOAD_TEMPLATES"] = "1"
     uvicorn.run(
         "portal.cli:app_from_env",
@@ -221,7 +220,6 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         workers=args.workers if not args.reload else None,
         reload=args.reload,
         reload_dirs=[os.path.dirname(__file__)] if args.reload else None,
-        reload_includes=["*.py", "*.html", "*.css", "*.js"] if args.reload else None,
         proxy_headers=False,
         access_log=False,  # ours leaves reset tokens out (portal.accesslog)
         server_header=False,
@@ -232,7 +230,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from portal.demo import seed
+    from portal.dev.demo import seed
     from portal.phone.demo import demo_phone_system
 
     os.environ["PORTAL_DEMO"] = "1"
@@ -244,12 +242,15 @@ def _demo(args: argparse.Namespace) -> int:
         os.environ.update(phone_settings)
         settings = Settings.from_env()
         db.upgrade(settings.database_url)
-        for line in _run(settings, lambda s: seed(s, _passwords(settings))):
+        for line in _run(settings, lambda s: seed(s, Passwords.from_settings(settings))):
             print(line)
-        print(f"serving the demo on http://{args.host}:{args.port}  (Ctrl-C stops it)")
-        print(f"mail it sends: http://{args.host}:{args.port}/dev/mail")
+        base = f"http://{args.host}:{args.port}"
+        print(f"serving the demo on {base}  (Ctrl-C stops it)")
+        print(f"mail it sends: {base}/dev/mail")
         print(phone_line)
-        args.workers, args.reload = 1, False
+        if args.reload:
+            print(f"reloads on save; every page in every state: {base}/-/patterns")
+        args.workers = 1
         # uvicorn re-raises the SIGTERM or Ctrl-C it stopped for: as an exception it leaves
         # through this block, which stops the demo's Kamailio on the way out.
         signal.signal(signal.SIGTERM, _exit_on_signal)

@@ -10,25 +10,25 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from portal.services import services
+from portal.web.shared import shared_of
 
 log = logging.getLogger("portal.health")
 
 
 async def healthz(request: Request) -> Response:
-    portal = services(request)
+    shared = shared_of(request)
     problems = []
     try:
         with anyio.fail_after(3):
-            async with portal.engine.connect() as conn:
+            async with shared.engine.connect() as conn:
                 await conn.execute(text("SELECT 1"))
     except Exception as exc:  # noqa: BLE001 - any failure means unhealthy
         log.warning("health: database did not answer: %s", type(exc).__name__)
         problems.append("database")
-    if portal.redis is not None:
+    if shared.redis is not None:
         try:
             with anyio.fail_after(3):
-                await portal.redis.ping()
+                await shared.redis.ping()
         except Exception as exc:  # noqa: BLE001
             log.warning("health: redis did not answer: %s", type(exc).__name__)
             problems.append("redis")

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from portal import patterns
+from portal.dev import examples, patterns
 from portal.phone.credentials import ephemeral_credentials
 from portal.phone.sipserver import SipServer
 from tests.browser.conftest import (
@@ -497,7 +497,7 @@ def gallery(start_server: Callable[..., Server]) -> Iterator[Server]:
 
 
 @pytest.mark.parametrize(("size", "viewport"), [("desktop", DESKTOP), ("375px", PHONE)])
-@pytest.mark.parametrize("theme", patterns.THEMES)
+@pytest.mark.parametrize("theme", examples.THEMES)
 def test_every_phone_state_is_axe_clean(
     pages: Pages,
     gallery: Server,

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from portal.accounts import Account
+from portal.base.settings import Settings
+from portal.domain.accounts import Account
 from portal.phone.credentials import ephemeral_credentials
-from portal.settings import Settings
 
 CREDENTIALS_SECONDS = 3600
 

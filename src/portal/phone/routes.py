@@ -6,10 +6,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from portal import csrf
-from portal.auth import guard, sessions
 from portal.phone.client import client_config
-from portal.services import services
+from portal.web import csrf, guard, sessions
+from portal.web.shared import shared_of
 
 NO_STORE = {"Cache-Control": "no-store"}
 
@@ -21,11 +20,11 @@ async def credentials(request: Request) -> Response:
     session alive. They end when the session would, so they never outlive a sign-out by idling.
     """
     sessions.mark_passive(request)
-    portal = services(request)
-    settings = portal.settings
+    shared = shared_of(request)
+    settings = shared.settings
     account = await guard.current_account(request)
     remaining = (
-        sessions.remaining_seconds(request, settings.session_idle_seconds, portal.clock)
+        sessions.remaining_seconds(request, settings.session_idle_seconds, shared.clock)
         if account is not None
         else 0.0
     )
@@ -33,7 +32,7 @@ async def credentials(request: Request) -> Response:
         return JSONResponse({"error": "signed out"}, 401, headers=NO_STORE)
     if settings.sip_ws_url is None:
         return JSONResponse({"error": "no phone system"}, 404, headers=NO_STORE)
-    config = client_config(settings, account, portal.clock(), remaining)
+    config = client_config(settings, account, shared.clock(), remaining)
     return JSONResponse(config, headers=NO_STORE)
 
 

@@ -10,6 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
+from starlette.requests import Request
+
+from portal.web.shared import shared_of
+
 State = Literal["off", "connecting", "ready", "disconnected", "calling", "incall"]
 
 STATUS = {
@@ -105,6 +109,11 @@ class PhoneView:
     @property
     def message(self) -> str:
         return FAILURES[self.failure].format(party=self.failed_party) if self.failure else ""
+
+
+def shell_context(request: Request) -> dict[str, Any]:
+    """The softphone in the page shell (the gallery passes `phone_view` to pin a state)."""
+    return {"phone": initial_view(shared_of(request).settings.sip_ws_url is not None)}
 
 
 def initial_view(configured: bool) -> PhoneView:

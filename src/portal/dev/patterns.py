@@ -1,0 +1,308 @@
+"""The pattern gallery's states: every page and fragment in every state, as a real template with
+an example context (`portal.dev.gallery` renders them), so the gallery cannot drift from the
+pages; CI renders all of it. A template without a state fails a test.
+"""
+
+from __future__ import annotations
+
+from portal.dev.examples import (
+    ALL_EMPTY,
+    CHANGED_EMAIL,
+    DEFAULTS,
+    EXAMPLE_RESET_TOKEN,
+    INBOX,
+    LOCKED,
+    RESET_EMAIL,
+    SHORT,
+    TAB,
+    USER,
+    Pattern,
+    hint_for,
+    refused,
+    states,
+)
+from portal.flows.password import routes as password_routes
+from portal.flows.password import service as password_service
+from portal.flows.reset import routes as reset_routes
+from portal.flows.signin import routes as signin_routes
+from portal.middleware.errors import MESSAGES
+from portal.phone.view import FAILURES, REASONS, Caller, PhoneView
+from portal.tabs import TABS
+
+login = states("Sign in", "login.html", {"error": None, "username": "", "next": "", "notice": None})
+forgot = states(
+    "Forgot password",
+    "forgot.html",
+    {"sent": False, "error": None, "username": "", "valid_for": RESET_EMAIL["hours"]},
+)
+reset = states(
+    "Reset password",
+    "reset.html",
+    {
+        "token": EXAMPLE_RESET_TOKEN,
+        "errors": {},
+        "invalid": False,
+        "username": USER,
+        "min_length": DEFAULTS.password_min_length,
+    },
+)
+# The softphone's states stand still in the gallery: each pins `phone_view`, so no page here
+# loads the phone's script or reaches for a SIP server.
+NO_PHONE_SYSTEM = PhoneView("off", reason="no-system")
+READY = PhoneView("ready")
+IN_CALL = PhoneView("incall", party="202", duration="1:23")
+CALLER = Caller(name="Grace Hopper", number="202")
+phone = states(
+    "Phone tab",
+    "phone.html",
+    {"active": "phone", "phone_view": NO_PHONE_SYSTEM},
+    signed_in=True,
+    fragment_frame="main",
+)
+softphone = states(
+    "Softphone", "phone.html", {"active": "phone", "phone_view": READY}, signed_in=True
+)
+settings = states(
+    "Settings tab",
+    "settings.html",
+    {**password_routes.form_context(DEFAULTS), "phone_view": READY},
+    signed_in=True,
+    fragment_frame="main",
+)
+hint = states("Password strength hint", "components/_strength.html", {})
+error = states("Error pages", "error.html", {}, fragment_frame="auth")
+mail = states(
+    "Demo mail", "dev_mail.html", {"messages": INBOX, "running": True}, fragment_frame="main"
+)
+reset_email = states("Emails", "email/reset.txt", RESET_EMAIL)
+reset_email_html = states("Emails", "email/reset.html", RESET_EMAIL)
+changed_email = states("Emails", "email/changed.txt", CHANGED_EMAIL)
+changed_email_html = states("Emails", "email/changed.html", CHANGED_EMAIL)
+
+REGISTRY: list[Pattern] = [
+    login("login", "Empty"),
+    login(
+        "login-next",
+        "Sent from a signed-in page",
+        "The page asked for is kept in next.",
+        next="/settings",
+    ),
+    login(
+        "login-invalid",
+        "Invalid credentials",
+        "One generic error.",
+        error=signin_routes.INVALID,
+        username=USER,
+    ),
+    login("login-locked", "Locked", "Answered with 429.", error=LOCKED, username=USER),
+    login(
+        "login-expired-form", "Expired form", "Answered with 403.", error=signin_routes.EXPIRED_FORM
+    ),
+    login(
+        "login-idle",
+        "Signed out while idle",
+        "/login?reason=idle&next=…",
+        notice=signin_routes.IDLE_NOTICE,
+        next="/settings",
+    ),
+    login(
+        "login-password-changed",
+        "Reset done",
+        "Where a reset lands.",
+        notice=reset_routes.CHANGED_MESSAGE,
+    ),
+    login(
+        "login-form-invalid",
+        "Form fragment: invalid credentials",
+        blocks=("form",),
+        error=signin_routes.INVALID,
+        username=USER,
+    ),
+    login(
+        "login-form-locked", "Form fragment: locked", blocks=("form",), error=LOCKED, username=USER
+    ),
+    forgot("forgot", "Empty"),
+    forgot("forgot-prefilled", "Username carried over", "From the sign-in page.", username=USER),
+    forgot("forgot-empty-username", "Empty username", error=reset_routes.NO_USERNAME),
+    forgot(
+        "forgot-sent",
+        "Sent",
+        "The same whether or not the extension exists.",
+        sent=True,
+        username=USER,
+    ),
+    forgot("forgot-sent-fragment", "Fragment: sent", blocks=("forgot",), sent=True, username=USER),
+    reset("reset", "Form"),
+    reset("reset-empty", "Nothing typed", errors=refused("", "")),
+    reset("reset-too-short", "Too short, not confirmed", errors=SHORT),
+    reset("reset-common", "A common password", errors=refused("password1", "password1")),
+    reset("reset-username", "Contains the username", errors=refused(f"ada-{USER}", USER)),
+    reset("reset-mismatch", "Confirmation differs", errors=refused("Horse-7!", "Horse-8!")),
+    reset("reset-invalid", "Expired or used link", "Answered with 410.", invalid=True),
+    reset("reset-fragment-errors", "Fragment: policy errors", blocks=("reset",), errors=SHORT),
+    reset(
+        "reset-fragment-invalid", "Fragment: link used meanwhile", blocks=("reset",), invalid=True
+    ),
+    phone("phone", "Phone"),
+    phone("phone-tab-fragment", "Tab fragment", "The tab bar comes out of band.", blocks=TAB),
+    softphone("phone-connecting", "Connecting", phone_view=PhoneView("connecting", live=False)),
+    softphone("phone-ready", "Ready", "Registered: calls can be made and taken."),
+    softphone(
+        "phone-ready-number",
+        "Ready, a number typed",
+        phone_view=PhoneView("ready", number="202"),
+    ),
+    *(
+        softphone(
+            f"phone-disconnected-{reason}",
+            f"Disconnected: {reason.replace('-', ' ')}",
+            phone_view=PhoneView("disconnected", reason=reason),
+        )
+        for reason in REASONS
+        if reason != "no-system"
+    ),
+    softphone(
+        "phone-incoming",
+        "Incoming call",
+        "A dialog over whichever tab is open; Esc declines.",
+        phone_view=PhoneView("ready", incoming=CALLER),
+    ),
+    softphone("phone-calling", "Calling", phone_view=PhoneView("calling", party="202")),
+    softphone("phone-in-call", "In call", phone_view=IN_CALL),
+    softphone(
+        "phone-muted",
+        "In call, muted",
+        phone_view=PhoneView("incall", party="202", duration="1:23", muted=True),
+    ),
+    softphone(
+        "phone-on-hold",
+        "In call, on hold",
+        phone_view=PhoneView("incall", party="202", duration="1:23", held=True),
+    ),
+    softphone(
+        "phone-held-by-other",
+        "In call, held by the other side",
+        phone_view=PhoneView("incall", party="202", duration="1:23", remote_held=True),
+    ),
+    softphone(
+        "phone-keypad",
+        "In call, keypad open",
+        "Keys go to the other side as DTMF.",
+        phone_view=PhoneView("incall", party="202", duration="1:23", keypad=True, sent="12#"),
+    ),
+    *(
+        softphone(
+            f"phone-failed-{failure}",
+            f"Call failed: {failure.replace('-', ' ')}",
+            phone_view=PhoneView("ready", number="202", failure=failure, failed_party="202"),
+        )
+        for failure in FAILURES
+    ),
+    settings("settings", "Settings"),
+    settings("settings-empty-submit", "Change Password: nothing typed", errors=ALL_EMPTY),
+    settings(
+        "settings-wrong-current",
+        "Change Password: wrong current password",
+        errors={"current_password": password_service.WRONG_CURRENT},
+    ),
+    settings("settings-locked", "Change Password: locked", errors={"current_password": LOCKED}),
+    settings(
+        "settings-same-password",
+        "Change Password: same as current",
+        errors={"new_password": password_service.SAME_AS_CURRENT},
+    ),
+    settings("settings-policy", "Change Password: too short, not confirmed", errors=SHORT),
+    settings(
+        "settings-company-code",
+        "Change Password: contains the company code",
+        errors=refused("Wickedsprockets99", "Wickedsprockets99"),
+    ),
+    settings(
+        "settings-changed",
+        "Change Password: success",
+        "After the redirect (no JavaScript).",
+        changed=password_routes.CHANGED_MESSAGE,
+    ),
+    settings(
+        "change-password-errors",
+        "Change Password fragment: errors",
+        blocks=("change_password",),
+        errors=SHORT,
+    ),
+    settings(
+        "change-password-changed",
+        "Change Password fragment: success",
+        blocks=("change_password",),
+        changed=password_routes.CHANGED_MESSAGE,
+    ),
+    settings("settings-tab-fragment", "Tab fragment", blocks=TAB),
+    settings(
+        "settings-in-call",
+        "During a call",
+        "The softphone shrinks to a bar: the other party, the time, Hang up.",
+        phone_view=IN_CALL,
+    ),
+    settings(
+        "settings-incoming",
+        "An incoming call",
+        phone_view=PhoneView("ready", incoming=CALLER),
+    ),
+    hint("strength-weak", "Weak", frame="strength", **hint_for("sprockets")),
+    hint("strength-fair", "Fair", frame="strength", **hint_for("Sprockets-7")),
+    hint("strength-strong", "Strong", frame="strength", **hint_for("Ada builds 7 sprockets!")),
+    *(
+        error(f"error-{code}", f"{code} {title}", title=title, message=message, status_code=code)
+        for code, (title, message) in MESSAGES.items()
+    ),
+    error(
+        "error-fragment",
+        "Fragment: 403 for htmx",
+        "Retargeted into #main.",
+        blocks=("error",),
+        title=MESSAGES[403][0],
+        message=MESSAGES[403][1],
+        status_code=403,
+    ),
+    mail("mail", "One message"),
+    mail("mail-empty", "No mail yet", messages=[]),
+    mail("mail-stopped", "Mail server not running", messages=[], running=False),
+    mail("mail-messages-fragment", "Fragment: messages", blocks=("messages",)),
+    reset_email("email-reset-text", "Reset link: text", frame="text"),
+    reset_email_html("email-reset-html", "Reset link: HTML"),
+    changed_email(
+        "email-changed-text", "Password changed: text", frame="text", how="from the portal"
+    ),
+    changed_email_html("email-changed-html", "Password changed: HTML", how="with a reset link"),
+]
+
+
+def _tabstates(shown: set[str]) -> list[Pattern]:
+    """A page and a tab fragment for every registered tab whose template has no states above, so
+    that a new tab shows here (and is rendered by the tests) with no entry in this file."""
+    made = []
+    for tab in TABS:
+        if tab.template in shown:
+            continue
+        state = states(
+            f"{tab.label} tab",
+            tab.template,
+            {"active": tab.name},
+            signed_in=True,
+            fragment_frame="main",
+        )
+        made.append(state(tab.name, tab.label))
+        made.append(
+            state(
+                f"{tab.name}-tab-fragment",
+                "Tab fragment",
+                "The tab bar comes out of band.",
+                blocks=TAB,
+            )
+        )
+    return made
+
+
+REGISTRY += _tabstates({pattern.template for pattern in REGISTRY})
+PATTERNS = {pattern.name: pattern for pattern in REGISTRY}
+if len(PATTERNS) != len(REGISTRY):
+    raise ValueError("two patterns share a name")

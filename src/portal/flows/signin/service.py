@@ -1,0 +1,95 @@
+"""Signing in: the throttle, the password check and the record of every outcome."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+from typing import Literal
+
+from portal.domain import accounts, audit
+from portal.security.sessionstore import Alongside
+from portal.security.throttle import Attempt, Refusal
+from portal.web.shared import Shared
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: Literal["success", "failure", "locked"]
+    who: accounts.Credentials | None = None
+    locked_message: str = ""
+    device_cookie: str | None = None
+
+
+def canonical_username(raw: str, secret_key: str) -> str:
+    """The name failures count and are recorded under: `201-WickedSprockets ` and
+    `201-wickedsprockets` are one.
+
+    Anything without the shape of a username (a password typed into the wrong box, say) counts
+    exactly like a real name, but under `malformed:` and a keyed hash of it, so that what was
+    typed reaches no log, no audit row and no Redis key, while repeated tries still correlate.
+    """
+    username = accounts.parse_username(raw)
+    if username is not None:
+        return str(username)
+    text = raw.strip().lower().encode("utf-8", "replace")
+    digest = hmac.new(secret_key.encode(), b"typed-username:" + text, hashlib.sha256)
+    return "malformed:" + digest.hexdigest()[:12]
+
+
+async def take_attempt(
+    shared: Shared, username: str, address: str, device: str | None = None
+) -> Attempt | Refusal:
+    """A place for one password check of `username` (canonical), or the refusal to show.
+
+    A refusal by the account's counter first applies an administrator's unlock, if one was
+    recorded since its failures began. Sign-in and Change Password both come this way.
+    """
+    throttle = shared.throttle
+    counter = device or username
+    taken = await throttle.attempt(counter, address)
+    refused_here = isinstance(taken, Refusal) and not taken.by_address
+    if refused_here and await _apply_unlock(shared, username, counter):
+        taken = await throttle.attempt(counter, address)
+    return taken
+
+
+async def check_sign_in(
+    shared: Shared,
+    raw_username: str,
+    password: str,
+    address: str,
+    device_cookie: str | None,
+    alongside: list[Alongside],
+) -> Outcome:
+    """Check one sign-in attempt; a refused attempt never reaches the password check.
+
+    Its audit row goes on `alongside` (`sessions.alongside(request)`): committed with the
+    session the answer carries, before the answer leaves.
+    """
+    key = canonical_username(raw_username, shared.settings.secret_key)
+    throttle = shared.throttle
+    device = throttle.device_key(key, device_cookie)
+    attempt = await take_attempt(shared, key, address, device)
+    if isinstance(attempt, Refusal):
+        alongside.append(audit.pending("sign-in", "locked", key, address))
+        return Outcome("locked", locked_message=attempt.message)
+
+    async with attempt.checking():
+        who = await accounts.authenticate(shared.engine, shared.passwords, raw_username, password)
+    alongside.append(audit.pending("sign-in", "success" if who else "failure", key, address))
+    if who is None:
+        await attempt.failed()
+        return Outcome("failure")
+    await attempt.succeeded(*([key] if device else []))
+    device_cookie = throttle.new_device_cookie(key)
+    return Outcome("success", who, device_cookie=device_cookie)
+
+
+async def _apply_unlock(shared: Shared, username: str, counter: str) -> bool:
+    parsed = accounts.parse_username(username)
+    if parsed is None:
+        return False
+    async with shared.db() as db:
+        unlocked_at = await accounts.unlocked_at(db, parsed)
+    return unlocked_at is not None and await shared.throttle.lift(counter, unlocked_at)

@@ -1,0 +1,91 @@
+"""A request's session: its state, the helpers routes call (rotate, end, mark passive, commit
+alongside, time left) and one-time messages. `portal.middleware.sessions` loads and saves it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.requests import HTTPConnection, Request
+
+from portal.base.clock import Clock
+from portal.security.sessionstore import SEEN, Alongside, PortalStore
+from portal.web.shared import shared_of
+
+
+@dataclass
+class SessionState:
+    """One request's view of its session, kept in the ASGI scope beside `scope["session"]`."""
+
+    id: str | None = None
+    replacing: str | None = None  # rotated away: deleted when the new id is stored
+    loaded: bytes = b""
+    cookie: str | None = None  # the session cookie the browser sent, if any
+    passive: bool = False
+    data: dict[str, Any] = field(default_factory=dict)
+    alongside: list[Alongside] = field(default_factory=list)
+
+
+def state_of(connection: HTTPConnection) -> SessionState:
+    state: SessionState = connection.scope["portal.session"]
+    return state
+
+
+def _store(connection: HTTPConnection) -> PortalStore:
+    return shared_of(connection).store
+
+
+async def remove(state: SessionState, store: PortalStore) -> None:
+    """Delete the session's entry, and one it was rotated away from, from the store now."""
+    for session_id in (state.id, state.replacing):
+        if session_id is not None:
+            await store.remove(session_id)
+    state.id = state.replacing = None
+
+
+async def rotate(request: Request) -> None:
+    """Give the session a new id: the old one is deleted, in the same store step that saves the
+    new one, before the answer leaves; it can never be used again."""
+    state = state_of(request)
+    if state.id is not None:
+        state.replacing, state.id = state.id, None
+
+
+async def end(request: Request) -> None:
+    """Delete the session on the server now and clear it; the response expires the cookie."""
+    await remove(state_of(request), _store(request))
+    request.session.clear()
+
+
+def mark_passive(request: Request) -> None:
+    """This request is not user interaction: it must not slide the idle timer."""
+    state_of(request).passive = True
+
+
+def alongside(request: Request) -> list[Alongside]:
+    """Database work to commit when this request's session is saved, before the answer leaves:
+    in the same transaction as a new session's row when sessions live in the database, on its
+    own otherwise. A flow appends to it (the sign-in's audit row); the middleware writes it."""
+    return state_of(request).alongside
+
+
+def remaining_seconds(request: Request, idle_seconds: int, clock: Clock) -> float:
+    """Seconds until the session expires for lack of interaction (0 when there is none)."""
+    seen = request.session.get(SEEN)
+    if seen is None:
+        return 0.0
+    return max(0.0, float(seen) + idle_seconds - clock())
+
+
+FLASH = "_flash"
+
+
+def flash(request: Request, message: str) -> None:
+    """A message for the next page this browser shows (after a redirect)."""
+    request.session[FLASH] = message
+
+
+def take_flash(request: Request) -> str | None:
+    """The pending message, once."""
+    message = request.session.pop(FLASH, None)
+    return message if isinstance(message, str) else None

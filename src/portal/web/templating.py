@@ -1,0 +1,127 @@
+"""Jinja templates; a whole page for the browser, named blocks of it for htmx."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import jinja2
+from jinja2 import nodes
+from jinja2_fragments import render_block
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.templating import Jinja2Templates
+
+from portal.base.resources import static_dir, templates_dir
+from portal.web import csrf
+from portal.web.assets import Assets
+from portal.web.htmx import is_htmx
+from portal.web.shared import shared_of
+
+ContextProcessor = Callable[[Request], dict[str, Any]]
+
+
+class Templates(Jinja2Templates):
+    """Starlette's templates, plus rendering named blocks found anywhere up the `extends` chain.
+
+    A page names its fragment blocks; some live in the page (the tab), some in its layout
+    (the tab bar), and jinja2-fragments only looks in the page itself.
+    """
+
+    def __init__(
+        self, env: jinja2.Environment, context_processors: Sequence[ContextProcessor] = ()
+    ) -> None:
+        super().__init__(env=env, context_processors=[_common_context, *context_processors])
+        self._owners: dict[tuple[str, str], str] = {}
+
+    def block_owner(self, name: str, block: str) -> str:
+        """The template in `name`'s extends chain that defines `block`."""
+        key = (name, block)
+        if key in self._owners and not self.env.auto_reload:
+            return self._owners[key]
+        current: str | None = name
+        while current is not None:
+            if block in self.env.get_template(current).blocks:
+                self._owners[key] = current
+                return current
+            current = self._parent(current)
+        raise LookupError(f"no block {block!r} in {name!r} or its parents")
+
+    def _parent(self, name: str) -> str | None:
+        assert self.env.loader is not None
+        source, _, _ = self.env.loader.get_source(self.env, name)
+        extends = self.env.parse(source).find(nodes.Extends)
+        if extends is None or not isinstance(extends.template, nodes.Const):
+            return None
+        return str(extends.template.value)
+
+    def render_fragment(
+        self, request: Request, name: str, context: dict[str, Any], blocks: Sequence[str]
+    ) -> str:
+        context = {"request": request, **context}
+        for processor in self.context_processors:
+            context.update(processor(request))
+        return "".join(
+            render_block(self.env, self.block_owner(name, block), block, context)
+            for block in blocks
+        )
+
+
+def make_templates(
+    *,
+    auto_reload: bool = False,
+    assets: Assets | None = None,
+    tabs: Sequence[object] = (),
+    context_processors: Sequence[ContextProcessor] = (),
+) -> Templates:
+    """The portal's templates; `static("css/portal.css")` in them names fingerprinted files.
+
+    `tabs` is the tab bar's registry (`portal.tabs.TABS`); `context_processors` add to every
+    page's context (the softphone in the page shell: `portal.phone.view.shell_context`).
+    """
+    assets = assets or Assets(static_dir(), watch=auto_reload)
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(templates_dir()),
+        autoescape=True,
+        auto_reload=auto_reload,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.globals["static"] = assets.url
+    env.globals["tabs"] = tabs
+    return Templates(env, context_processors)
+
+
+def _common_context(request: Request) -> dict[str, Any]:
+    # csrf_token is a function, so that only pages with a form start a session to hold it.
+    return {
+        "csrf_token": lambda: csrf.token(request),
+        "htmx": is_htmx(request),
+        "account": getattr(request.state, "account", None),
+        "idle_seconds": shared_of(request).settings.session_idle_seconds,
+    }
+
+
+def render(
+    request: Request,
+    name: str,
+    context: dict[str, Any] | None = None,
+    *,
+    fragment: Sequence[str] = (),
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """Render `name` whole, or only its `fragment` blocks when htmx asks (chosen by HX-Request)."""
+    templates = shared_of(request).templates
+    assert isinstance(templates, Templates)
+    response: Response
+    if fragment and is_htmx(request):
+        content = templates.render_fragment(request, name, dict(context or {}), fragment)
+        response = HTMLResponse(content, status_code, headers)
+    else:
+        response = templates.TemplateResponse(
+            request, name, dict(context or {}), status_code, headers
+        )
+    response.headers["Vary"] = "HX-Request"
+    return response
