@@ -221,7 +221,7 @@ def compare_servers(seconds: float, production: bool, rounds: int) -> int:
 
         # The accounts, made through the app itself, as in a normal run.
         with serve(create_app(settings)) as setup:
-            users = setup.call(cases.add_accounts(setup.services, ACCOUNTS))
+            users = setup.call(cases.add_accounts(setup.shared, ACCOUNTS))
         forms = cases.login_forms(settings, len(users))
         rows = servers.compare(env, forms, users, seconds, rounds, Path(tmp_name))
     title = header(
