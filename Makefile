@@ -91,10 +91,16 @@ vendor:
 	cd static/vendor && sha256sum --check --strict ../../vendor-build/SHA256SUMS
 
 ## bench: serve the real app, load it with wrk, print the benchmark table (not part of make test)
-## (BENCH_ARGS: --quick, --production, --soak [--minutes N --rate R]; see bench/__main__.py)
+## (BENCH_ARGS: --quick, --production, --servers, --soak [--minutes N --rate R]; see bench/__main__.py)
 BENCH_ARGS ?=
-bench: $(STAMP) bench-deps
+BENCH_STAMP := $(VENV)/.bench-stamp
+bench: $(BENCH_STAMP) bench-deps
 	$(BIN)/python -m bench $(BENCH_ARGS)
+
+# The optional extra `bench`: Django and gunicorn for case 1b's peer, granian for --servers.
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/pip install --quiet -e '.[test,bench]'
+	touch $(BENCH_STAMP)
 
 # The load generator is Debian's wrk; install it when missing and we may.
 bench-deps:

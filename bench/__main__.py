@@ -4,6 +4,7 @@ python -m bench                  every case, 10 s each, embedded (SQLite, sessio
 python -m bench --quick          3 s each
 python -m bench --production     PostgreSQL 127.0.0.1:5432/test + Redis 127.0.0.1:6379
 python -m bench --soak           10 minutes at a fixed rate: errors and worker memory
+python -m bench --servers        cases 1a and 2 on uvicorn and on granian (--rounds N)
 """
 
 from __future__ import annotations
@@ -115,8 +116,18 @@ def run_cases(seconds: float, production: bool) -> tuple[str, str, list[Row]]:
                 users = portal.call(cases.add_accounts(portal.shared, ACCOUNTS))
                 transfer = measure(portal.base, users[0], PASSWORD)
                 cookies = [cases.sign_in(portal.base, user) for user in users[:SESSIONS]]
+                tab = cases.measure_tab(portal, capture, cookies[0], seconds)
                 rows = [
-                    cases.tab_vs_bare(portal, bare, cookies[0], seconds),
+                    cases.tab_vs_floor(portal, bare, tab, seconds, production),
+                    cases.django_peer(
+                        portal,
+                        tab,
+                        users[0],
+                        cookies[0],
+                        tmp,
+                        POSTGRES_DSN if production else None,
+                        seconds,
+                    ),
                     cases.tab_during_storm(portal, capture, cookies[0], users, seconds),
                     cases.signin_vs_verify(portal, capture, users, 20 if seconds < 10 else 40),
                     cases.writes_under_load(portal, clock, cookies, seconds),
@@ -188,6 +199,39 @@ def header(mode: str, generator: str = "Debian wrk", server: str | None = None) 
     )
 
 
+def compare_servers(seconds: float, production: bool, rounds: int) -> int:
+    from bench import servers
+
+    try:
+        load.wrk_path()
+    except load.LoadError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    with tempfile.TemporaryDirectory() as tmp_name, storage(production, Path(tmp_name)) as where:
+        settings = Settings(
+            database_url=where.database_url,
+            redis_url=where.redis_url,
+            redis_prefix=where.redis_prefix,
+            secret_key="bench",  # noqa: S106 - a throwaway key for a throwaway database
+        )
+        env = {"PORTAL_DATABASE_URL": where.database_url, "PORTAL_SECRET_KEY": "bench"}
+        if where.redis_url:
+            env |= {"PORTAL_REDIS_URL": where.redis_url, "PORTAL_REDIS_PREFIX": where.redis_prefix}
+        from portal.app import create_app
+
+        # The accounts, made through the app itself, as in a normal run.
+        with serve(create_app(settings)) as setup:
+            users = setup.call(cases.add_accounts(setup.shared, ACCOUNTS))
+        forms = cases.login_forms(settings, len(users))
+        rows = servers.compare(env, forms, users, seconds, rounds, Path(tmp_name))
+    title = header(
+        f"{where.name}, {seconds:g} s per case, {rounds} rounds, servers side by side",
+        server="uvicorn (httptools, uvloop) against granian (ASGI, uvloop), each",
+    )
+    print_table(title, rows)
+    return 0 if all(r.ok for r in rows) else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=10.0, help="duration of each case")
@@ -196,7 +240,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--soak", action="store_true", help="fixed-rate soak instead")
     parser.add_argument("--minutes", type=float, default=10.0, help="soak length")
     parser.add_argument("--rate", type=float, default=50.0, help="soak requests per second")
+    parser.add_argument("--servers", action="store_true", help="uvicorn against granian")
+    parser.add_argument("--rounds", type=int, default=2, help="--servers: rounds per server")
     args = parser.parse_args(argv)
+
+    if args.servers:
+        return compare_servers(3.0 if args.quick else args.seconds, args.production, args.rounds)
 
     if args.soak:
         from bench.soak import soak

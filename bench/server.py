@@ -141,6 +141,11 @@ def bare_app(settings: Settings) -> Starlette:
     return Starlette(routes=[Route("/bare", bare), Route("/render", rendered)], lifespan=lifespan)
 
 
+def floor_from_env() -> Starlette:
+    """The floor's app as a factory, for a server in another process (`--servers`)."""
+    return bare_app(Settings.from_env())
+
+
 class AccessRecord(NamedTuple):
     method: str
     path: str

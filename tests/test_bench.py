@@ -5,13 +5,21 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from bench.transfer import FIRST_LOAD_BUDGET, PHONE_LOAD_BUDGET, TAB_SWITCH_BUDGET, measure
+import httpx2
+from bench.peers.django import run as peer
+from bench.transfer import (
+    FIRST_LOAD_BUDGET,
+    PHONE_LOAD_BUDGET,
+    TAB_SWITCH_BUDGET,
+    form_token,
+    measure,
+)
 
-from tests.servers import portal_command, portal_server
+from tests.servers import free_port, portal_command, portal_server
 
 
-def test_first_load_and_tab_switch_fit_their_byte_budgets(tmp_path: Path) -> None:
-    env = {
+def bench_env(tmp_path: Path) -> dict[str, str]:
+    return {
         **os.environ,
         "PORTAL_DATABASE_URL": f"sqlite:///{tmp_path}/bench.db",
         "PORTAL_SECRET_KEY": "bench",
@@ -20,6 +28,10 @@ def test_first_load_and_tab_switch_fit_their_byte_budgets(tmp_path: Path) -> Non
         "PORTAL_SIP_DOMAIN": "bench.invalid",
         "PORTAL_SIP_SECRET": "bench-sip-secret-0123",
     }
+
+
+def test_first_load_and_tab_switch_fit_their_byte_budgets(tmp_path: Path) -> None:
+    env = bench_env(tmp_path)
     portal_command(env, "db", "upgrade")
     portal_command(env, "tenant", "add", "acme", "--name", "Acme")
     portal_command(
@@ -41,3 +53,47 @@ def test_first_load_and_tab_switch_fit_their_byte_budgets(tmp_path: Path) -> Non
     assert len(transfer.phone_load_parts) == 7
     assert any("jssip" in url for url in transfer.phone_load_parts)
     assert transfer.phone_load <= PHONE_LOAD_BUDGET
+
+
+def test_the_django_peer_serves_the_portals_tab_to_its_signed_in_user(tmp_path: Path) -> None:
+    """Case 1b's peer starts, signs in for real, and answers the tab with the portal's markup."""
+    env = bench_env(tmp_path)
+    portal_command(env, "db", "upgrade")
+    portal_command(env, "tenant", "add", "acme", "--name", "Acme")
+    password = "pass phrase 9"
+    portal_command(
+        env, "extension", "add", "7-acme", "--name", "A", "--password-stdin", stdin=password
+    )
+    with (
+        portal_server(env, tmp_path / "server.log") as server,
+        httpx2.Client(base_url=server.base) as browser,
+    ):
+        token = form_token(browser.get("/login"))
+        signed_in = browser.post(
+            "/login", data={"username": "7-acme", "password": password, "csrf_token": token}
+        )
+        assert signed_in.status_code == 303
+        fragment = browser.get("/settings", headers={"HX-Request": "true"}).text
+    assert 'name="username" value="7-acme"' in fragment
+
+    with (
+        peer.database(tmp_path, None) as url,
+        peer.peer_server(tmp_path, url, fragment, "7-acme", password, free_port()) as django,
+    ):
+        tab = httpx2.get(
+            django.base + "/settings",
+            headers={"Cookie": django.cookie_header, "HX-Request": "true"},
+        )
+        anonymous = httpx2.get(django.base + "/settings", headers={"HX-Request": "true"})
+    assert tab.status_code == 200
+    assert peer.same_markup(tab.text, fragment)
+    assert 'name="username" value="7-acme"' in tab.text
+    # The user's own CSRF token (Django masks it anew each time), not the portal's.
+    assert f'value="{token}"' not in tab.text
+    assert 'name="csrf_token" value="{{' not in tab.text
+    # Sliding the Django way: the session is saved, and its cookie re-sent, on every request.
+    assert (
+        f"{peer.SESSION_COOKIE}={django.cookies[peer.SESSION_COOKIE]}" in tab.headers["set-cookie"]
+    )
+    assert anonymous.status_code == 302
+    assert anonymous.headers["location"].startswith("/login/")
