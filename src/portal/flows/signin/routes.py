@@ -50,8 +50,12 @@ async def login(request: Request) -> Response:
     try:
         form = await csrf.checked_form(request)
     except csrf.CSRFError:
-        # Most likely a login page left open past the session's life: offer a fresh form,
-        # whose token the re-render makes when the session has none.
+        # Already signed in (a second click on Sign In, or a sign-in tab left open while this
+        # browser signed in elsewhere): the form's token went with the sign-in, and the user
+        # wants what it gives. Otherwise most likely a login page left open past the session's
+        # life: offer a fresh form, whose token the re-render makes when the session has none.
+        if await guard.current_account(request) is not None:
+            return htmx.redirect(request, HOME)
         return _login_page(request, status_code=403, error=EXPIRED_FORM)
     username = csrf.text_field(form, "username")
     target = _next(csrf.text_field(form, "next"))
