@@ -1,5 +1,6 @@
 """The forms as a hurried user meets them, in a real Chromium: a double click sends one request
-and the button says it is busy; a repeat the server does get is harmless."""
+and the button says it is busy; a repeat the server does get is harmless; a sign-in tab left
+open while the browser signed in elsewhere leads to the Phone tab."""
 
 from __future__ import annotations
 
@@ -98,3 +99,22 @@ def test_double_click_on_sign_in_lands_on_the_phone_tab(pages: Pages, server: Se
     expect(page).to_have_url(AT_PHONE)
     expect(page.get_by_role("heading", name="Phone", level=1)).to_be_visible()
     assert [r.status for r in posts] == [200], "expected one htmx sign-in, and no 403"
+
+
+def test_a_sign_in_tab_left_open_leads_to_the_phone_tab(pages: Pages, server: Server) -> None:
+    stale = pages.new_page()
+    stale.goto("/login")
+    stale.get_by_label("Username").fill(server.username)
+    stale.get_by_label("Password", exact=True).fill(server.password)
+    # Meanwhile, in another tab of the same browser:
+    fresh = stale.context.new_page()
+    pages.watch(fresh)
+    sign_in(fresh, server)
+    posts = posts_to(stale, "/login")
+
+    stale.get_by_role("button", name="Sign In").click()
+
+    expect(stale).to_have_url(AT_PHONE)
+    expect(stale.get_by_role("heading", name="Phone", level=1)).to_be_visible()
+    assert [r.status for r in posts] == [200]
+    expect(stale.get_by_text("had expired")).to_have_count(0)
