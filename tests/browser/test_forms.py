@@ -118,3 +118,17 @@ def test_a_sign_in_tab_left_open_leads_to_the_phone_tab(pages: Pages, server: Se
     expect(stale.get_by_role("heading", name="Phone", level=1)).to_be_visible()
     assert [r.status for r in posts] == [200]
     expect(stale.get_by_text("had expired")).to_have_count(0)
+
+
+def test_forgot_password_with_just_the_extension_asks_for_the_company_code(page: Page) -> None:
+    page.goto("/forgot-password")
+    field = page.get_by_label("Username")
+    field.fill("201")
+    page.get_by_role("button", name="Send Reset Link").click()
+
+    expect(field).to_have_attribute("aria-invalid", "true")
+    expect(field).to_have_accessible_description(
+        re.compile(re.escape("Enter your extension and company code, like 201-wickedsprockets."))
+    )
+    expect(field).to_be_focused()
+    expect(page.get_by_text("on its way")).to_have_count(0)
