@@ -219,6 +219,21 @@ def test_sign_out_ends_the_session_on_the_server(
     assert client.get("/phone").status_code == 303
 
 
+def test_after_sign_out_the_login_page_says_so_once(
+    auth: Auth, account: Account, client: TestClient
+) -> None:
+    auth.login()
+    response = auth.logout()
+    assert response.headers["location"] == "/login"
+    page = client.get("/login")
+    assert "You have been signed out." in page.text
+    assert "You have been signed out." not in client.get("/login").text  # said once
+    # An idle sign-out has its own words, and a visitor who never signed in hears neither.
+    assert "You have been signed out." not in client.get("/login?reason=idle").text
+    client.cookies.clear()
+    assert "signed out" not in client.get("/login").text
+
+
 def test_sign_out_without_csrf_token_is_refused(
     auth: Auth, account: Account, client: TestClient
 ) -> None:

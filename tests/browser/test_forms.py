@@ -132,3 +132,15 @@ def test_forgot_password_with_just_the_extension_asks_for_the_company_code(page:
     )
     expect(field).to_be_focused()
     expect(page.get_by_text("on its way")).to_have_count(0)
+
+
+def test_after_sign_out_the_login_page_says_so_once(page: Page, server: Server) -> None:
+    sign_in(page, server)
+    page.get_by_role("button", name="Sign Out").click()
+
+    expect(page).to_have_url(re.compile(r"/login$"))
+    notice = page.get_by_role("status").filter(has_text="You have been signed out.")
+    expect(notice).to_be_visible()
+    expect(notice).to_be_focused()
+    page.reload()
+    expect(page.get_by_text("You have been signed out.")).to_have_count(0)
