@@ -7,12 +7,16 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
+from sqlmodel import col, select
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
+from portal.base.clock import Clock
+from portal.base.models import AuditEvent
 from portal.base.settings import Settings
 from portal.cli import main
-from tests.conftest import PASSWORD, Account, Auth, csrf_from
+from portal.web.shared import Shared
+from tests.conftest import PASSWORD, Account, Auth, csrf_from, run
 from tests.smtp import TestSink
 
 NEW = "a new and better passphrase"
@@ -138,6 +142,50 @@ def test_wrong_current_passwords_count_as_failed_sign_ins(signed_in: TestClient)
     assert "Too many failed attempts" in (error_of(locked.text, "current_password") or "")
     signed_in.cookies.clear()  # another browser (same server, same memory) cannot sign in
     assert Auth(signed_in).login().status_code == 429
+
+
+def password_change_outcomes(client: TestClient) -> list[str]:
+    """The audit trail's outcomes for password changes, oldest first."""
+
+    async def work(shared: Shared) -> list[str]:
+        async with shared.db() as db:
+            rows = await db.exec(
+                select(AuditEvent)
+                .where(AuditEvent.event == "password-change")
+                .order_by(col(AuditEvent.id))
+            )
+            return [row.outcome for row in rows]
+
+    return run(client, work)
+
+
+@pytest.mark.parametrize("htmx", [True, False])
+def test_the_same_change_sent_again_is_harmless(
+    app: Starlette, signed_in: TestClient, clock: Clock, htmx: bool
+) -> None:
+    """A double click sends the form twice: the repeat answers as the first did and counts no
+    failure, however often it comes, so it can never lock the account. Only that: another wrong
+    current password still counts, and so does the old one a while later."""
+    assert change(signed_in, htmx=htmx).status_code == (200 if htmx else 303)
+    for _ in range(6):
+        again = change(signed_in, htmx=htmx)
+        if htmx:
+            assert "Your password was changed." in again.text
+            assert error_of(again.text, "current_password") is None
+        else:
+            assert again.headers["location"] == "/settings"
+            assert "Your password was changed." in signed_in.get("/settings").text
+    assert password_change_outcomes(signed_in) == ["success"]
+    assert signed_in.get("/phone").status_code == 200
+
+    wrong = change(signed_in, current="wrong one")
+    assert error_of(wrong.text, "current_password") == "That is not your current password."
+    clock.offset += 61
+    late = change(signed_in)
+    assert error_of(late.text, "current_password") == "That is not your current password."
+    assert password_change_outcomes(signed_in) == ["success", "failure", "failure"]
+    with TestClient(app, base_url="http://127.0.0.1:8000", follow_redirects=False) as other:
+        assert Auth(other).login(password=NEW).headers["location"] == "/phone"
 
 
 def test_an_administrators_unlock_lets_the_right_current_password_through(

@@ -278,9 +278,31 @@ def test_reset_requests_are_limited_per_extension_without_locking(
     assert Auth(client).login().headers["location"] == "/phone"  # never locks the account
 
 
-def test_an_empty_extension_is_asked_for_again(client: TestClient) -> None:
-    response = ask_for_link(client, "   ")
-    assert "Enter your extension" in response.text
+ASK_AGAIN = "Enter your extension and company code, like 201-wickedsprockets."
+
+
+@pytest.mark.parametrize("typed", ["   ", "201", "201-", "wickedsprockets", "201 wickedsprockets"])
+def test_a_value_that_names_no_one_is_asked_for_again_with_an_example(
+    client: TestClient, account: Account, smtp_sink: TestSink, typed: str
+) -> None:
+    """`201` alone, as the old label invited, got "a link is on its way" and nothing was sent.
+    The answer depends on the shape of what was typed only, never on any account."""
+    response = ask_for_link(client, typed, **{"HX-Request": "true"})
+    assert response.status_code == 200
+    assert ASK_AGAIN in response.text
+    assert "on its way" not in response.text
+    assert 'aria-invalid="true"' in response.text
+    assert ask_for_link(client, "201-nosuchtenant").text.count("on its way") == 1
+    time.sleep(0.3)
+    assert smtp_sink.messages == []
+
+
+def test_the_field_is_labelled_as_on_the_login_page(client: TestClient) -> None:
+    forgot = client.get("/forgot-password").text
+    login = client.get("/login").text
+    label = '<label for="username">Username</label>'
+    assert label in login
+    assert label in forgot
 
 
 def test_mail_survives_an_smtp_outage(

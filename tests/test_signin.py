@@ -219,6 +219,21 @@ def test_sign_out_ends_the_session_on_the_server(
     assert client.get("/phone").status_code == 303
 
 
+def test_after_sign_out_the_login_page_says_so_once(
+    auth: Auth, account: Account, client: TestClient
+) -> None:
+    auth.login()
+    response = auth.logout()
+    assert response.headers["location"] == "/login"
+    page = client.get("/login")
+    assert "You have been signed out." in page.text
+    assert "You have been signed out." not in client.get("/login").text  # said once
+    # An idle sign-out has its own words, and a visitor who never signed in hears neither.
+    assert "You have been signed out." not in client.get("/login?reason=idle").text
+    client.cookies.clear()
+    assert "signed out" not in client.get("/login").text
+
+
 def test_sign_out_without_csrf_token_is_refused(
     auth: Auth, account: Account, client: TestClient
 ) -> None:
@@ -252,6 +267,25 @@ def test_admin_password_reset_signs_out_existing_sessions(
     run(client, reset)
     assert client.get("/phone").status_code == 303
     assert auth.login(password="a brand new password").headers["location"] == "/phone"
+
+
+@pytest.mark.parametrize("htmx", [True, False])
+def test_a_second_sign_in_of_a_signed_in_browser_goes_to_the_phone_tab(
+    auth: Auth, account: Account, client: TestClient, htmx: bool
+) -> None:
+    """A double click on Sign In, or a sign-in tab left open while this browser signed in
+    elsewhere: the form's token went with the sign-in, but the browser is where it meant to be."""
+    stale = auth.csrf()
+    assert auth.login().headers["location"] == "/phone"
+    form = {"username": account.username, "password": account.password, "csrf_token": stale}
+    response = client.post("/login", data=form, headers={"HX-Request": "true"} if htmx else {})
+    if htmx:
+        assert response.status_code == 200
+        assert response.headers["hx-redirect"] == "/phone"
+    else:
+        assert response.status_code == 303
+        assert response.headers["location"] == "/phone"
+    assert client.get("/phone").status_code == 200
 
 
 def test_login_post_without_csrf_gets_403_and_a_fresh_form(

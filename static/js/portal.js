@@ -77,6 +77,42 @@
     });
   });
 
+  // --- One submit at a time: a second click while the first is on its way is ignored, and the
+  // button says it is busy. Capture phase, so it runs before htmx's own listener. A form that
+  // an htmx swap replaces is new; one that stays is released when its request ends, and a plain
+  // form's page that comes back from the back-forward cache is released on show. ---
+  function setBusy(form, busy) {
+    if (busy) form.dataset.busy = "true";
+    else delete form.dataset.busy;
+    form.querySelectorAll("button[type='submit'], button:not([type])").forEach(function (button) {
+      button.disabled = busy;
+      if (busy) button.setAttribute("aria-busy", "true");
+      else button.removeAttribute("aria-busy");
+    });
+  }
+
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    // Forms that go to the server; the phone's dial pad is handled on the page.
+    if (!(form instanceof HTMLFormElement) || !form.matches("form[method='post' i], form[hx-post]")) return;
+    if (form.dataset.busy) {
+      event.preventDefault();
+      event.stopImmediatePropagation();
+      return;
+    }
+    setBusy(form, true);
+  }, true);
+
+  document.addEventListener("htmx:finally:request", function (event) {
+    var form = event.target instanceof Element ? event.target.closest("form") : null;
+    if (form && form.dataset.busy) setBusy(form, false);
+  });
+
+  window.addEventListener("pageshow", function (event) {
+    if (!event.persisted) return;
+    document.querySelectorAll("form[data-busy]").forEach(function (form) { setBusy(form, false); });
+  });
+
   // --- Idle expiry: when the session's time is up, the open page goes to the login screen. ---
   // The server is the judge: when the timer fires the page asks /session, which does not
   // count as activity, and either re-arms for what is left or leaves. Before leaving it asks

@@ -49,7 +49,7 @@ def reset_link(a11y_server: Server, browser: Any) -> str:
     context = browser.new_context(base_url=a11y_server.base_url)
     page = context.new_page()
     page.goto("/forgot-password")
-    page.get_by_label("Extension").fill(a11y_server.username)
+    page.get_by_label("Username").fill(a11y_server.username)
     page.get_by_role("button", name="Send Reset Link").click()
     expect(page.get_by_role("status")).to_be_visible()
     context.close()
@@ -100,11 +100,11 @@ def test_axe_finds_no_violations_on_any_page(
 
     page.goto("/forgot-password")
     check("forgot")
-    page.get_by_label("Extension").fill("   ")  # passes `required`, not the server
+    page.get_by_label("Username").fill("   ")  # passes `required`, not the server
     page.get_by_role("button", name="Send Reset Link").click()
     expect(page.locator(".field-error")).to_be_visible()
     check("forgot-error")
-    page.get_by_label("Extension").fill(UNKNOWN)
+    page.get_by_label("Username").fill(UNKNOWN)
     page.get_by_role("button", name="Send Reset Link").click()
     expect(page.get_by_role("status")).to_contain_text("on its way")
     check("forgot-sent")

@@ -256,7 +256,7 @@ def test_forgot_password_through_the_browser(pages: Pages, mail_server: Server) 
     page.get_by_role("link", name="Forgot password?").click()
     expect(page).to_have_url(re.compile(rf"/forgot-password\?username={server.username}$"))
     expect(page.get_by_role("heading", name="Forgot password")).to_be_visible()
-    expect(page.get_by_label("Extension")).to_have_value(server.username)
+    expect(page.get_by_label("Username")).to_have_value(server.username)
 
     page.get_by_role("button", name="Send Reset Link").click()
     expect(page.get_by_role("status")).to_contain_text(

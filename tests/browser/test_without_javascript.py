@@ -93,7 +93,7 @@ def test_everything_works_without_javascript(
     page.get_by_role("link", name="Forgot password?").click()
     expect(page.get_by_role("heading", name="Forgot password")).to_be_visible()
     expect_real_links(page)
-    page.get_by_label("Extension").fill(server.username)
+    page.get_by_label("Username").fill(server.username)
     page.get_by_role("button", name="Send Reset Link").click()
     expect(page.get_by_role("status")).to_contain_text("on its way")
     expect(page.get_by_role("status")).to_be_focused()

@@ -14,6 +14,7 @@ class NewPassword:
     errors: dict[str, str]
     invalid_link: bool = False
     stamp: str | None = None
+    replaced_hash: str | None = None  # the hash this change replaced (Change Password only)
 
     @property
     def ok(self) -> bool:

@@ -7,13 +7,24 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from portal.base.settings import Settings
-from portal.flows.password.service import change_password
+from portal.flows.password.service import JustReplaced, change_password
 from portal.web import csrf, guard, htmx, sessions
 from portal.web.addresses import client_address
 from portal.web.shared import shared_of
 from portal.web.templating import render
 
 CHANGED_MESSAGE = "Your password was changed. Your other sessions were signed out."
+REPLACED_KEY = "_replaced"  # the hash this session's last change replaced, and when
+
+
+def _just_replaced(request: Request) -> JustReplaced | None:
+    value = request.session.get(REPLACED_KEY)
+    if not isinstance(value, dict):
+        return None
+    old_hash, at = value.get("hash"), value.get("at")
+    if not isinstance(old_hash, str) or not isinstance(at, int | float):
+        return None
+    return JustReplaced(old_hash, float(at))
 
 
 def form_context(settings: Settings, **extra: object) -> dict[str, object]:
@@ -40,11 +51,14 @@ async def settings_password(request: Request) -> Response:
         csrf.text_field(form, "new_password"),
         csrf.text_field(form, "confirm_password"),
         client_address(request, shared.settings.trusted_proxies),
+        _just_replaced(request),
     )
     if not result.ok:
         context = form_context(shared.settings, errors=result.errors)
         return render(request, "settings.html", context, fragment=["change_password"])
-    await sessions.rotate(request)
+    if result.replaced_hash is not None:  # a new change, not a repeat of the last one
+        await sessions.rotate(request)
+        request.session[REPLACED_KEY] = {"hash": result.replaced_hash, "at": shared.clock()}
     request.session[guard.STAMP_KEY] = result.stamp
     if not htmx.is_htmx(request):
         sessions.flash(request, CHANGED_MESSAGE)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from portal.base.models import Extension
 from portal.domain import accounts, audit
 from portal.domain.accounts import Account
@@ -13,12 +15,54 @@ from portal.web.shared import Shared
 NO_CURRENT = "Enter your current password."
 WRONG_CURRENT = "That is not your current password."
 SAME_AS_CURRENT = "Choose a password different from your current one."
+REPEAT_SECONDS = 60.0  # how long an identical repeat of a change (a double click) is harmless
+
+
+@dataclass(frozen=True)
+class JustReplaced:
+    """The password this session replaced a moment ago: its hash, and when."""
+
+    old_hash: str
+    at: float
+
+
+async def _is_repeat(
+    shared: Shared, account: Account, current: str, new: str, replaced: JustReplaced | None
+) -> bool:
+    """Whether this form is the change this session just made, sent again (a double click):
+    its current password is the one just replaced and its new one is the password now.
+
+    Only a session that just changed the password gets here, within a minute; anything else
+    goes the ordinary way, where a wrong current password counts as a failed sign-in.
+    """
+    if replaced is None or not current or not new:
+        return False
+    if not 0 <= shared.clock() - replaced.at <= REPEAT_SECONDS:
+        return False
+    if not (await shared.passwords.verify(replaced.old_hash, current)).ok:
+        return False
+    async with shared.db() as db:
+        extension = await db.get(Extension, account.id)
+    stored = extension.password_hash if extension else None
+    return (await shared.passwords.verify(stored, new)).ok
 
 
 async def change_password(
-    shared: Shared, account: Account, current: str, new: str, confirm: str, address: str
+    shared: Shared,
+    account: Account,
+    current: str,
+    new: str,
+    confirm: str,
+    address: str,
+    replaced: JustReplaced | None = None,
 ) -> NewPassword:
-    """Check the form and, when it is all right, store the new password."""
+    """Check the form and, when it is all right, store the new password.
+
+    `replaced` is the change this session made last, if any: the same form sent again answers
+    as the first did, changing and counting nothing.
+    """
+    if new == confirm and await _is_repeat(shared, account, current, new, replaced):
+        return NewPassword({}, stamp=account.stamp)
     errors = check_new_password(
         new,
         confirm,
@@ -40,10 +84,11 @@ async def change_password(
     async with shared.db() as db:
         extension = await db.get(Extension, account.id)
         assert extension is not None
+        old_hash = extension.password_hash
         audit.add(db, "password-change", "success", account.username, address)
         stamp = await accounts.replace_password(db, extension, new_hash, how="from the portal")
     shared.mail.wake()
-    return NewPassword({}, stamp=stamp)
+    return NewPassword({}, stamp=stamp, replaced_hash=old_hash)
 
 
 async def _check_current(

@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from portal.domain.accounts import parse_username
 from portal.flows.reset.service import complete_reset, describe_seconds, find_reset, request_reset
 from portal.web import csrf, htmx, sessions
 from portal.web.addresses import client_address
@@ -17,7 +18,8 @@ from portal.web.templating import render
 
 log = logging.getLogger("portal.auth")
 
-NO_USERNAME = "Enter your extension, like 201-wickedsprockets."
+# Says only what a username looks like, never whether one exists.
+NO_USERNAME = "Enter your extension and company code, like 201-wickedsprockets."
 CHANGED_MESSAGE = "Your password was changed. Sign in with your new password."
 
 
@@ -34,7 +36,7 @@ async def forgot_password(request: Request) -> Response:
     form = await csrf.checked_form(request)
     username = csrf.text_field(form, "username").strip()[:64]
     context["username"] = username
-    if not username:
+    if parse_username(username) is None:  # `201` alone names no one: nothing could be sent
         context["error"] = NO_USERNAME
         return render(request, "forgot.html", context, fragment=["forgot"])
     context["sent"] = True

@@ -21,6 +21,10 @@ from portal.web.templating import render
 INVALID = "Invalid username or password"
 EXPIRED_FORM = "The sign-in form had expired. Please try again."
 IDLE_NOTICE = "You were signed out after a period without activity."
+SIGNED_OUT_NOTICE = "You have been signed out."
+# Carries "you have been signed out" to the login page once: the session it could have gone in
+# is gone, and a page that shows the login form stores nothing on the server.
+SIGNED_OUT_COOKIE = "portal_signed_out"
 HOME = "/phone"
 
 
@@ -44,14 +48,24 @@ async def login(request: Request) -> Response:
     if request.method == "GET":
         if await guard.current_account(request) is not None:
             return htmx.redirect(request, HOME)
+        signed_out = request.cookies.get(SIGNED_OUT_COOKIE) is not None
         notice = IDLE_NOTICE if request.query_params.get("reason") == "idle" else None
-        return _login_page(request, next=_next(request.query_params.get("next", "")), notice=notice)
+        if notice is None and signed_out:
+            notice = SIGNED_OUT_NOTICE
+        page = _login_page(request, next=_next(request.query_params.get("next", "")), notice=notice)
+        if signed_out:
+            page.delete_cookie(SIGNED_OUT_COOKIE, path="/login")
+        return page
 
     try:
         form = await csrf.checked_form(request)
     except csrf.CSRFError:
-        # Most likely a login page left open past the session's life: offer a fresh form,
-        # whose token the re-render makes when the session has none.
+        # Already signed in (a second click on Sign In, or a sign-in tab left open while this
+        # browser signed in elsewhere): the form's token went with the sign-in, and the user
+        # wants what it gives. Otherwise most likely a login page left open past the session's
+        # life: offer a fresh form, whose token the re-render makes when the session has none.
+        if await guard.current_account(request) is not None:
+            return htmx.redirect(request, HOME)
         return _login_page(request, status_code=403, error=EXPIRED_FORM)
     username = csrf.text_field(form, "username")
     target = _next(csrf.text_field(form, "next"))
@@ -98,7 +112,17 @@ async def logout(request: Request) -> Response:
         async with shared.db() as db:
             address = client_address(request, shared.settings.trusted_proxies)
             await audit.record(db, "sign-out", "success", account.username, address)
-    return htmx.redirect(request, "/login")
+    response = htmx.redirect(request, "/login")
+    response.set_cookie(
+        SIGNED_OUT_COOKIE,
+        "1",
+        max_age=60,
+        path="/login",
+        httponly=True,
+        samesite="lax",
+        secure=shared_of(request).settings.https,
+    )
+    return response
 
 
 async def password_strength(request: Request) -> Response:
