@@ -93,6 +93,15 @@ class Phone:
         after = self.stats()
         return {key: after[key] - before[key] for key in ("sent", "received", "energy")}
 
+    def falls_silent(self, windows: int = 6) -> bool:
+        """Whether what this phone hears falls to silence within a few one-second windows:
+        what was already in its jitter buffer may still play out for a moment, longer on a
+        loaded machine."""
+        return any(
+            self.flowing(seconds=1.0)["energy"] == pytest.approx(0, abs=1e-6)
+            for _ in range(windows)
+        )
+
 
 @pytest.fixture(scope="module")
 def sip_secret() -> str:
