@@ -11,7 +11,7 @@ import pytest
 from tests.browser.conftest import IN_CI
 
 try:
-    from playwright.sync_api import Locator, Page, expect
+    from playwright.sync_api import Locator, Page, Route, expect
 except ImportError as exc:  # pragma: no cover - the test extra installs it
     if IN_CI:
         raise
@@ -20,4 +20,4 @@ except ImportError as exc:  # pragma: no cover - the test extra installs it
         allow_module_level=True,
     )
 
-__all__ = ["Locator", "Page", "expect"]
+__all__ = ["Locator", "Page", "Route", "expect"]

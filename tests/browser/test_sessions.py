@@ -9,17 +9,8 @@ import time
 
 import pytest
 
-from tests.browser.conftest import IN_CI, Pages, Server
-
-try:
-    from playwright.sync_api import Page, Route, expect
-except ImportError as exc:  # pragma: no cover - the test extra installs it
-    if IN_CI:
-        raise
-    pytest.skip(
-        f"SKIPPED LOUDLY: the playwright package is missing ({exc}); pip install -e '.[test]'",
-        allow_module_level=True,
-    )
+from tests.browser.conftest import Pages, Server
+from tests.browser.sync_api import Page, Route, expect
 
 pytestmark = pytest.mark.browser
 
