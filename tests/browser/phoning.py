@@ -113,15 +113,21 @@ def kamailio(sip: Callable[..., SipServer], sip_secret: str) -> SipServer:
     return sip(secret=sip_secret, ring_ms=RING_MS, answer_ms=RING_MS, turn=True)
 
 
+def phone_settings(server: SipServer, secret: str, *, turn: bool = False) -> dict[str, str]:
+    """The portal's settings for a phone system served by `server` with `secret`."""
+    env = {
+        "PORTAL_SIP_WS_URL": server.ws_url,
+        "PORTAL_SIP_DOMAIN": server.domain,
+        "PORTAL_SIP_SECRET": secret,
+    }
+    if turn:
+        env["PORTAL_TURN_URLS"] = ",".join(server.turn_urls)
+    return env
+
+
 @pytest.fixture(scope="module")
 def portal(netns_portal: Callable[..., Server], kamailio: SipServer, sip_secret: str) -> Server:
-    env = {
-        "PORTAL_SIP_WS_URL": kamailio.ws_url,
-        "PORTAL_SIP_DOMAIN": kamailio.domain,
-        "PORTAL_SIP_SECRET": sip_secret,
-        "PORTAL_TURN_URLS": ",".join(kamailio.turn_urls),
-    }
-    return netns_portal(EXTENSIONS, env=env)
+    return netns_portal(EXTENSIONS, env=phone_settings(kamailio, sip_secret, turn=True))
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from portal.dev import examples, patterns
 from portal.phone.credentials import ephemeral_credentials
 from portal.phone.sipserver import SipServer
 from tests.browser.conftest import DESKTOP, PHONE, Pages, Server, axe_violations, sign_in
-from tests.browser.phoning import RING_MS, Phone, call_connected
+from tests.browser.phoning import RING_MS, Phone, call_connected, phone_settings
 from tests.browser.sync_api import Page, expect
 
 pytestmark = pytest.mark.browser
@@ -442,9 +442,7 @@ def idle_portal(
     netns_portal: Callable[..., Server], kamailio: SipServer, sip_secret: str
 ) -> Server:
     env = {
-        "PORTAL_SIP_WS_URL": kamailio.ws_url,
-        "PORTAL_SIP_DOMAIN": kamailio.domain,
-        "PORTAL_SIP_SECRET": sip_secret,
+        **phone_settings(kamailio, sip_secret),
         "PORTAL_SESSION_IDLE_SECONDS": str(IDLE_SECONDS),
     }
     return netns_portal(["201-wickedsprockets", "202-wickedsprockets"], env=env)
@@ -526,11 +524,7 @@ def test_the_phone_comes_back_by_itself_when_the_server_does(
     sip_secret: str,
 ) -> None:
     own = sip(secret=sip_secret)
-    env = {
-        "PORTAL_SIP_WS_URL": own.ws_url,
-        "PORTAL_SIP_DOMAIN": own.domain,
-        "PORTAL_SIP_SECRET": sip_secret,
-    }
+    env = phone_settings(own, sip_secret)
     server = netns_portal(["201-wickedsprockets"], env=env)
     phones.pages.allow("WebSocket connection to")  # type: ignore[attr-defined]
     ada = phones("201-wickedsprockets", server=server)

@@ -17,7 +17,7 @@ from portal.phone.credentials import ephemeral_credentials
 from portal.phone.sipserver import SipServer
 from tests import sipclient
 from tests.browser.conftest import Server
-from tests.browser.phoning import Phone
+from tests.browser.phoning import Phone, phone_settings
 from tests.browser.sync_api import expect
 from tests.netns import Netns
 
@@ -109,11 +109,7 @@ def test_a_failed_registration_is_tried_again_until_it_works(
     netns: Netns,
 ) -> None:
     own = sip(secret=sip_secret)
-    env = {
-        "PORTAL_SIP_WS_URL": own.ws_url,
-        "PORTAL_SIP_DOMAIN": own.domain,
-        "PORTAL_SIP_SECRET": sip_secret,
-    }
+    env = phone_settings(own, sip_secret)
     server = netns_portal(["201-wickedsprockets"], env=env)
     own.stop()
     stub = Stub(netns, own.ws_port)  # where Kamailio was: up, but refusing service
