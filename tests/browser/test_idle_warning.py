@@ -175,3 +175,23 @@ def test_axe_finds_nothing_on_the_open_warning(
     expect(warning_of(page)).to_be_visible()  # all of it was checked while it was open
     report = "\n".join(f"{where}:\n" + "\n".join(v) for where, v in found.items())
     assert not found, f"axe-core found WCAG violations on the warning:\n{report}"
+
+
+@pytest.fixture(scope="module")
+def gallery(start_server: Callable[..., Server]) -> Iterator[Server]:
+    server = start_server(extra_env={"PORTAL_RELOAD_TEMPLATES": "true"})
+    yield server
+    server.stop()
+
+
+@pytest.mark.parametrize("theme", ["light", "dark"])
+def test_the_gallery_shows_the_warning_open_and_axe_clean(
+    pages: Pages, gallery: Server, axe_source: str, theme: str
+) -> None:
+    page = pages.new_page(server=gallery)
+    page.goto(f"/-/patterns/settings-idle-warning?theme={theme}")
+    warning = warning_of(page)
+    expect(warning).to_be_visible()
+    expect(warning).to_have_accessible_description("You will be signed out in 1:47 for inactivity.")
+    violations = axe_violations(page, axe_source)
+    assert not violations, "\n".join(violations)
