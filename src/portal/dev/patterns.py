@@ -249,6 +249,12 @@ REGISTRY: list[Pattern] = [
         phone_view=IN_CALL,
     ),
     settings(
+        "settings-idle-warning",
+        "Idle sign-out warning",
+        "Before the idle limit, over any tab; the script counts down and opens it modal.",
+        idle_warning="1:47",
+    ),
+    settings(
         "settings-incoming",
         "An incoming call",
         phone_view=PhoneView("ready", incoming=CALLER),
