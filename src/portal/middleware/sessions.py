@@ -26,10 +26,11 @@ from portal.security.sessionstore import (
     Alongside,
     PortalStore,
     Slide,
+    StaleCredentials,
     store_all,
 )
 from portal.web import csrf
-from portal.web.sessions import SessionState, remove
+from portal.web.sessions import OWNER, SessionState, remove
 from portal.web.shared import shared_of
 
 
@@ -129,10 +130,20 @@ class SessionMiddleware:
         now = self.clock()
         if state.id is None:
             data[SEEN] = now
-            session_id = await store.create(
-                _dump(data), self.idle, replacing=state.replacing, alongside=alongside
-            )
+            try:
+                session_id = await store.create(
+                    _dump(data),
+                    self.idle,
+                    replacing=state.replacing,
+                    alongside=alongside,
+                    owner=state.owner,
+                )
+            except StaleCredentials:  # the password changed while this sign-in checked it
+                data.clear()
+                return await self._cleared(state, store)
             return self._cookie(session_id, self.idle)
+        owner = data.get(OWNER)
+        owner = owner if isinstance(owner, int) else None
         slide = not state.passive and now - float(data.get(SEEN, 0)) >= self.refresh
         blob = _dump(data)
         changed = blob != state.loaded  # the request itself changed the data
@@ -144,12 +155,12 @@ class SessionMiddleware:
         if slide and not changed:
             # Only the expiry moves: let the store decide, so that requests arriving together
             # slide once between them.
-            done = await store.slide(state.id, blob, now, self.idle, self.refresh)
+            done = await store.slide(state.id, blob, now, self.idle, self.refresh, owner)
             if done is Slide.GONE:
                 return await self._cleared(state, store)  # ended meanwhile: stay ended
             return self._cookie(state.id, self.idle) if done is Slide.SLID else None
         ttl = float(data[SEEN]) + self.idle - now
-        if not await store.write(state.id, blob, self.idle, ttl):
+        if not await store.write(state.id, blob, self.idle, ttl, owner):
             return await self._cleared(state, store)  # ended meanwhile: stay ended
         return self._cookie(state.id, self.idle) if slide else None
 

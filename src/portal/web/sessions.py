@@ -9,8 +9,10 @@ from typing import Any
 from starlette.requests import HTTPConnection, Request
 
 from portal.base.clock import Clock
-from portal.security.sessionstore import SEEN, Alongside, PortalStore
+from portal.security.sessionstore import SEEN, Alongside, Owner, PortalStore
 from portal.web.shared import shared_of
+
+OWNER = "uid"  # the signed-in extension's id: the store indexes the session under it
 
 
 @dataclass
@@ -22,6 +24,7 @@ class SessionState:
     loaded: bytes = b""
     cookie: str | None = None  # the session cookie the browser sent, if any
     passive: bool = False
+    owner: Owner | None = None  # set by a sign-in: whose session a new id stores
     data: dict[str, Any] = field(default_factory=dict)
     alongside: list[Alongside] = field(default_factory=list)
 
@@ -55,6 +58,17 @@ async def end(request: Request) -> None:
     """Delete the session on the server now and clear it; the response expires the cookie."""
     await remove(state_of(request), _store(request))
     request.session.clear()
+
+
+def slides_now(request: Request) -> bool:
+    """Whether this request will slide the session's expiry (and so rewrite it): at most once
+    per refresh interval, never for a passive request."""
+    state = state_of(request)
+    seen = request.session.get(SEEN)
+    if state.passive or state.id is None or not isinstance(seen, int | float):
+        return False
+    shared = shared_of(request)
+    return shared.clock() - seen >= shared.settings.session_refresh_seconds
 
 
 def mark_passive(request: Request) -> None:

@@ -85,7 +85,7 @@ async def login(request: Request) -> Response:
         )
     if outcome.who is None:
         return _login_page(request, error=INVALID, username=shown, next=target)
-    await guard.sign_in(request, outcome.who.id, outcome.who.stamp)
+    await guard.sign_in(request, outcome.who)
     csrf.rotate(request)
     response = htmx.redirect(request, target or HOME)
     if outcome.device_cookie:

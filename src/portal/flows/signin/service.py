@@ -16,7 +16,7 @@ from portal.web.shared import Shared
 @dataclass(frozen=True)
 class Outcome:
     status: Literal["success", "failure", "locked"]
-    who: accounts.Credentials | None = None
+    who: accounts.Account | None = None
     locked_message: str = ""
     device_cookie: str | None = None
 
