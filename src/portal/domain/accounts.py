@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -194,12 +195,30 @@ async def find_account(db: AsyncSession, username: Username) -> tuple[Extension,
     return (row[0], row[1]) if row else None
 
 
+def read_early(engine: AsyncEngine, raw_username: str) -> asyncio.Future[Any] | None:
+    """Start reading the row a sign-in checks, to overlap with the throttle's round trip: for a
+    server database (an embedded one reads in the hashing thread instead), and only the row,
+    never the hash check, which waits for the throttle."""
+    username = parse_username(raw_username)
+    if username is None or db.local_reader(engine) is not None:
+        return None
+    params = {"code": username.tenant_code, "number": username.number}
+    return asyncio.ensure_future(
+        db.run(engine, lambda conn: conn.execute(_SIGN_IN, params).first())
+    )
+
+
 async def authenticate(
-    engine: AsyncEngine, passwords: Passwords, raw_username: str, password: str
+    engine: AsyncEngine,
+    passwords: Passwords,
+    raw_username: str,
+    password: str,
+    early: asyncio.Future[Any] | None = None,
 ) -> Account | None:
     """The extension these credentials open, or None; every failure costs one verify.
 
-    No connection is held through the hash (a sign-in burst would queue there).
+    No connection is held through the hash (a sign-in burst would queue there). `early` is
+    the row as `read_early` started reading it.
     """
     username = parse_username(raw_username)
     row: Any = None
@@ -212,7 +231,10 @@ async def authenticate(
             return conn.execute(_SIGN_IN, params).first()
 
         local = db.local_reader(engine)
-        if local is not None:
+        if early is not None:
+            row = await early
+            verdict = await passwords.verify(_usable_hash(row), password)
+        elif local is not None:
             # Embedded SQLite: read the row in the hashing thread, just before the hash, so
             # the sign-in waits on one thread hand-off instead of two.
             def load() -> str | None:

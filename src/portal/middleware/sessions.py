@@ -104,15 +104,16 @@ class SessionMiddleware:
         """`_save`, and the request's alongside work: in a new session's transaction when the
         store can, else beside the save; the answer goes only once both landed."""
         items, state.alongside = state.alongside, []
+        later, state.before_answer = state.before_answer, []
         created = state.id is None and bool(state.data)
         together = items if created and store.in_database else []
         apart = [] if together else items
+        beside = [work() for work in later]
         if apart:
             engine = shared_of(connection).engine
-            cookie, _ = await asyncio.gather(
-                self._save(state, store, together),
-                db.run(engine, lambda conn: store_all(conn, apart), write=True),
-            )
+            beside.append(db.run(engine, lambda conn: store_all(conn, apart), write=True))
+        if beside:
+            cookie, *_ = await asyncio.gather(self._save(state, store, together), *beside)
         else:
             cookie = await self._save(state, store, together)
         for item in items:

@@ -3,6 +3,7 @@ alongside, time left) and one-time messages. `portal.middleware.sessions` loads 
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +28,7 @@ class SessionState:
     owner: Owner | None = None  # set by a sign-in: whose session a new id stores
     data: dict[str, Any] = field(default_factory=dict)
     alongside: list[Alongside] = field(default_factory=list)
+    before_answer: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
 
 def state_of(connection: HTTPConnection) -> SessionState:
@@ -81,6 +83,13 @@ def alongside(request: Request) -> list[Alongside]:
     in the same transaction as a new session's row when sessions live in the database, on its
     own otherwise. A flow appends to it (the sign-in's audit row); the middleware writes it."""
     return state_of(request).alongside
+
+
+def before_answer(request: Request) -> list[Callable[[], Awaitable[None]]]:
+    """Work that must end before the answer leaves but need not end before the session is
+    saved: the middleware runs it beside the save (the sign-in gives its throttle place back
+    there, saving a round trip)."""
+    return state_of(request).before_answer
 
 
 def remaining_seconds(request: Request, idle_seconds: int, clock: Clock) -> float:

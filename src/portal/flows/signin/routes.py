@@ -77,6 +77,7 @@ async def login(request: Request) -> Response:
         client_address(request, shared.settings.trusted_proxies),
         request.cookies.get(DEVICE_COOKIE),
         sessions.alongside(request),
+        sessions.before_answer(request),
     )
     shown = username.strip()[:64]
     if outcome.status == "locked":
