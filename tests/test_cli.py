@@ -31,6 +31,9 @@ def cli(settings: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.Capt
     """Run `portal ARGS` in-process; returns (exit code, stdout, stderr)."""
     monkeypatch.setenv("PORTAL_DATABASE_URL", settings.database_url)
     monkeypatch.delenv("PORTAL_REDIS_URL", raising=False)
+    if settings.redis_url:  # as the server's: the commands that end sessions reach them there
+        monkeypatch.setenv("PORTAL_REDIS_URL", settings.redis_url)
+        monkeypatch.setenv("PORTAL_REDIS_PREFIX", settings.redis_prefix)
 
     def run(*args: str, stdin: str | None = None) -> tuple[int, str, str]:
         if stdin is not None:
@@ -108,7 +111,8 @@ def test_set_password_signs_out_and_prints_the_new_one(cli, settings: Settings) 
         (("serve", "--workers", "2"), None, "needs PORTAL_REDIS_URL"),
     ],
 )
-def test_mistakes_exit_non_zero_with_one_line(cli, args, stdin, message) -> None:  # type: ignore[no-untyped-def]
+def test_mistakes_exit_non_zero_with_one_line(cli, args, stdin, message, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.delenv("PORTAL_REDIS_URL", raising=False)  # `serve --workers 2` says it is needed
     cli("tenant", "add", "acme", "--name", "Acme")
     cli("extension", "add", "7-acme", "--name", "Bo", "--password-stdin", stdin="first password\n")
     code, _, err = cli(*args, stdin=stdin)

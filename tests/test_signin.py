@@ -252,7 +252,7 @@ def test_sign_out_when_already_signed_out_just_goes_to_login(client: TestClient)
 def test_admin_password_reset_signs_out_existing_sessions(
     auth: Auth, account: Account, client: TestClient
 ) -> None:
-    from portal.domain import accounts
+    from portal.domain import signouts
     from tests.conftest import run
 
     auth.login()
@@ -260,8 +260,12 @@ def test_admin_password_reset_signs_out_existing_sessions(
 
     async def reset(services: Any) -> None:
         async with services.db() as session:
-            await accounts.set_password(
-                session, services.passwords, account.username, "a brand new password"
+            await signouts.set_password(
+                session,
+                services.passwords,
+                services.store,
+                account.username,
+                "a brand new password",
             )
 
     run(client, reset)

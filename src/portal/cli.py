@@ -11,15 +11,18 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import NoReturn, TypeVar
 
+from redis.asyncio import Redis
 from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.applications import Starlette
 
 from portal.base import db, logs, ports
 from portal.base.clock import as_utc
 from portal.base.settings import Settings, SettingsError
-from portal.domain import accounts, audit
+from portal.domain import accounts, audit, signouts
 from portal.phone.demo import DEMO_WS_PORT
 from portal.security.passwords import Passwords
+from portal.security.redisstore import RedisStore
+from portal.security.sessionstore import DatabaseStore, PortalStore
 
 T = TypeVar("T")
 DEMO_SMTP_PORT = 8025  # the demo's own mail sink, on 127.0.0.1
@@ -86,6 +89,8 @@ def build_parser() -> Parser:
     ext_pw.add_argument("--password-stdin", action="store_true")
     ext_unlock = ext_commands.add_parser("unlock", help="lift a sign-in lockout")
     ext_unlock.add_argument("code", metavar="EXT-CODE")
+    ext_out = ext_commands.add_parser("sign-out", help="end all of its sessions now")
+    ext_out.add_argument("code", metavar="EXT-CODE")
 
     trail = commands.add_parser("audit", help="show the audit trail, newest first")
     trail.add_argument("code", metavar="EXT-CODE", nargs="?", help="only this extension")
@@ -135,6 +140,10 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         _run(settings, lambda s: accounts.unlock(s, args.code))
         print(f"extension {args.code} unlocked: it may sign in again now")
         return 0
+    if args.extension_command == "sign-out":
+        ended = _run_with_store(settings, lambda s, store: signouts.sign_out(s, store, args.code))
+        print(f"extension {args.code} signed out: {ended} session{'s' * (ended != 1)} ended")
+        return 0
     passwords = Passwords.from_settings(settings)
     password = _read_password() if args.password_stdin else None
     if args.extension_command == "add":
@@ -152,10 +161,10 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         )
         print(f"extension {args.code} added")
     else:
-        generated = _run(
+        generated = _run_with_store(
             settings,
-            lambda s: accounts.set_password(
-                s, passwords, args.code, password, min_length=settings.password_min_length
+            lambda s, store: signouts.set_password(
+                s, passwords, store, args.code, password, min_length=settings.password_min_length
             ),
         )
         print(f"password of {args.code} set; its sessions are signed out")
@@ -191,12 +200,29 @@ def _read_password() -> str:
 
 
 def _run(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    return _run_with_store(settings, lambda session, _store: work(session))
+
+
+def _run_with_store(
+    settings: Settings, work: Callable[[AsyncSession, PortalStore], Awaitable[T]]
+) -> T:
+    """`work` on a database session and the session store, for ending an extension's
+    sessions: the database's, or Redis's when PORTAL_REDIS_URL is set."""
+
     async def go() -> T:
         engine = db.make_engine(settings.database_url)
+        redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
+        store: PortalStore = (
+            RedisStore(redis, settings.secret_key, settings.redis_prefix)
+            if redis is not None
+            else DatabaseStore(engine, settings.secret_key)
+        )
         try:
             async with db.make_sessionmaker(engine)() as session:
-                return await work(session)
+                return await work(session, store)
         finally:
+            if redis is not None:
+                await redis.aclose()
             await db.dispose(engine)
 
     return asyncio.run(go())
@@ -285,7 +311,9 @@ def _demo(args: argparse.Namespace) -> int:
         settings = Settings.from_env()
         db.upgrade(settings.database_url)
         passwords = Passwords.from_settings(settings)
-        for line in _run(settings, lambda s: reset_passwords(s, passwords)):
+        for line in _run_with_store(
+            settings, lambda s, store: reset_passwords(s, passwords, store)
+        ):
             print(line)
         return 0
     wanted = _ports_of(args, Settings.from_env())

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from portal.domain import accounts
+from portal.domain import accounts, signouts
 from portal.security.passwords import Passwords
+from portal.security.sessionstore import PortalStore
 
 TENANT = ("wickedsprockets", "Wicked Sprockets")
 EXTENSIONS = [
@@ -35,7 +36,9 @@ async def seed(db: AsyncSession, passwords: Passwords, reset_command: str) -> li
     return lines
 
 
-async def reset_passwords(db: AsyncSession, passwords: Passwords) -> list[str]:
+async def reset_passwords(
+    db: AsyncSession, passwords: Passwords, sessions: PortalStore
+) -> list[str]:
     """New random passwords for the demo's extensions (signing out their sessions); refused,
     changing nothing, when the demo tenant is not in this database."""
     for code, _, _ in EXTENSIONS:
@@ -46,6 +49,6 @@ async def reset_passwords(db: AsyncSession, passwords: Passwords) -> list[str]:
             )
     lines = [f"new passwords for the demo tenant {TENANT[0]} (their sessions are signed out):"]
     for code, name, email in EXTENSIONS:
-        password = await accounts.set_password(db, passwords, code)
+        password = await signouts.set_password(db, passwords, sessions, code)
         lines.append(_line(code, name, email, password))
     return lines

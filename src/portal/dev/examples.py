@@ -31,11 +31,11 @@ EXAMPLE = Account(
     id=1,
     number="201",
     name="Ada Lovelace",
-    email="ada@example.com",
     tenant_code="wickedsprockets",
     tenant_name="Wicked Sprockets",
     stamp="example-stamp",
 )
+EXAMPLE_EMAIL = "ada@example.com"
 
 
 @dataclass(frozen=True)
@@ -104,7 +104,7 @@ def received(email: Email) -> ReceivedMail:
 LOCKED = Refusal(wait_seconds=14 * 60).message
 ALL_EMPTY = {"current_password": password_service.NO_CURRENT, **refused("", "")}
 SHORT = refused("sprock", "sprockets")
-INBOX = [received(emails.reset_link(EXAMPLE.email or "", **RESET_EMAIL))]
+INBOX = [received(emails.reset_link(EXAMPLE_EMAIL, **RESET_EMAIL))]
 USER = EXAMPLE.username
 TAB = tuple(TAB_FRAGMENT)
 

@@ -77,6 +77,7 @@ async def login(request: Request) -> Response:
         client_address(request, shared.settings.trusted_proxies),
         request.cookies.get(DEVICE_COOKIE),
         sessions.alongside(request),
+        sessions.before_answer(request),
     )
     shown = username.strip()[:64]
     if outcome.status == "locked":
@@ -85,7 +86,7 @@ async def login(request: Request) -> Response:
         )
     if outcome.who is None:
         return _login_page(request, error=INVALID, username=shown, next=target)
-    await guard.sign_in(request, outcome.who.id, outcome.who.stamp)
+    await guard.sign_in(request, outcome.who)
     csrf.rotate(request)
     response = htmx.redirect(request, target or HOME)
     if outcome.device_cookie:
