@@ -76,9 +76,12 @@ class Attempt:
         forget = [keys[-1], *map(_account, also)]
         await self.throttle.counters.release(keys, self.token, self.throttle.clock(), forget)
 
-    async def failed(self) -> None:
-        """A wrong password: a failure on every counter; the one that fills one locks it."""
-        await self.throttle.counters.fail(self.limits, self.token, self.throttle.clock())
+    async def failed(self) -> int:
+        """A wrong password: a failure on every counter; the one that fills one locks it.
+
+        Answers how many more failures may follow before a wait (0: this one began it)."""
+        left = await self.throttle.counters.fail(self.limits, self.token, self.throttle.clock())
+        return min(left)
 
     @contextlib.asynccontextmanager
     async def checking(self) -> AsyncIterator[None]:

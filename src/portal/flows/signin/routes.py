@@ -8,11 +8,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from portal.base.settings import Settings
 from portal.domain import audit
 from portal.domain.accounts import parse_username
 from portal.flows.signin.service import check_sign_in
 from portal.security.policy import strength
-from portal.security.throttle import DEVICE_COOKIE, DEVICE_COOKIE_SECONDS
+from portal.security.throttle import DEVICE_COOKIE, DEVICE_COOKIE_SECONDS, Refusal
 from portal.web import csrf, guard, htmx, sessions
 from portal.web.addresses import client_address
 from portal.web.shared import shared_of
@@ -26,6 +27,9 @@ SIGNED_OUT_NOTICE = "You have been signed out."
 # is gone, and a page that shows the login form stores nothing on the server.
 SIGNED_OUT_COOKIE = "portal_signed_out"
 HOME = "/phone"
+# From the third failure in a row, a wrong password's answer says how many may follow before
+# the wait: the same for every name typed, known or not, so it tells nothing about accounts.
+WARN_AFTER = 3
 
 
 def _login_page(
@@ -36,8 +40,23 @@ def _login_page(
         "username": form.get("username", ""),
         "next": form.get("next", ""),
         "notice": form.get("notice") or sessions.take_flash(request),
+        "locked": form.get("locked", False),  # the error ends in the wait: offer a reset
     }
     return render(request, "login.html", context, fragment=["form"], status_code=status_code)
+
+
+def attempts_left(left: int, minutes: int) -> str:
+    return f"{INVALID}. {left} attempt{'s' * (left != 1)} left before a {minutes}-minute wait."
+
+
+def _failure(left: int | None, settings: Settings) -> tuple[str, bool]:
+    """What a wrong password is told, and whether that ends in the wait."""
+    wait = Refusal(settings.login_lockout_seconds)
+    if left == 0:  # this failure began the wait
+        return f"{INVALID}. {wait.message}", True
+    if left is not None and left <= settings.login_max_failures - WARN_AFTER:
+        return attempts_left(left, wait.wait_minutes), False
+    return INVALID, False
 
 
 def _next(value: str) -> str:
@@ -80,11 +99,13 @@ async def login(request: Request) -> Response:
     )
     shown = username.strip()[:64]
     if outcome.status == "locked":
+        error = outcome.locked_message
         return _login_page(
-            request, status_code=429, error=outcome.locked_message, username=shown, next=target
+            request, status_code=429, error=error, locked=True, username=shown, next=target
         )
     if outcome.who is None:
-        return _login_page(request, error=INVALID, username=shown, next=target)
+        error, locked = _failure(outcome.attempts_left, shared.settings)
+        return _login_page(request, error=error, locked=locked, username=shown, next=target)
     await guard.sign_in(request, outcome.who.id, outcome.who.stamp)
     csrf.rotate(request)
     response = htmx.redirect(request, target or HOME)

@@ -19,6 +19,7 @@ class Outcome:
     who: accounts.Credentials | None = None
     locked_message: str = ""
     device_cookie: str | None = None
+    attempts_left: int | None = None  # a failure's: how many more may follow before a wait
 
 
 def canonical_username(raw: str, secret_key: str) -> str:
@@ -79,8 +80,7 @@ async def check_sign_in(
         who = await accounts.authenticate(shared.engine, shared.passwords, raw_username, password)
     alongside.append(audit.pending("sign-in", "success" if who else "failure", key, address))
     if who is None:
-        await attempt.failed()
-        return Outcome("failure")
+        return Outcome("failure", attempts_left=await attempt.failed())
     await attempt.succeeded(*([key] if device else []))
     device_cookie = throttle.new_device_cookie(key)
     return Outcome("success", who, device_cookie=device_cookie)
