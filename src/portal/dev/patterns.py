@@ -123,6 +123,20 @@ REGISTRY: list[Pattern] = [
         username=USER,
     ),
     login(
+        "login-password-shown",
+        "Password shown",
+        "After Show password (the script): the field as text, the toggle pressed.",
+        username=USER,
+        password_shown=True,
+    ),
+    login(
+        "login-caps-lock",
+        "Caps Lock on",
+        "While a password is typed with caps lock on (the script); announced politely.",
+        username=USER,
+        caps_lock=True,
+    ),
+    login(
         "login-expired-form", "Expired form", "Answered with 403.", error=signin_routes.EXPIRED_FORM
     ),
     login(
