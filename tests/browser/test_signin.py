@@ -227,3 +227,57 @@ def test_caps_lock_is_announced_while_typing_a_password(page: Page) -> None:
     expect(warning).to_have_text("")
     key(page.get_by_label("Username"), "keydown", "A", caps=True)  # not a password field
     expect(page.get_by_text(CAPS)).to_have_count(0)
+
+
+# --- the remembered username ------------------------------------------------------------------
+
+
+def sign_out(page: Page) -> None:
+    page.get_by_role("button", name="Sign Out").click()
+    expect(page).to_have_url(AT_LOGIN)
+
+
+@pytest.mark.parametrize("script", [True, False], ids=["javascript", "no-javascript"])
+def test_the_username_is_remembered_until_not_you(
+    pages: Pages, server: Server, script: bool
+) -> None:
+    page = pages.new_page(java_script_enabled=script)
+    sign_in(page, server)
+    sign_out(page)
+    username = page.get_by_label("Username")
+    expect(username).to_have_value(server.username)
+    expect(page.get_by_label("Password", exact=True)).to_be_focused()
+    (device,) = [c for c in page.context.cookies() if c["name"] == "portal_device"]
+    assert device["httpOnly"] and device["sameSite"] == "Strict" and device["path"] == "/login"
+    assert server.password not in device["value"]
+    if script:
+        assert "portal_device" not in page.evaluate("document.cookie")
+
+    page.get_by_role("link", name="Not you?").click()
+    expect(page).to_have_url(re.compile(r"/login$"))
+    expect(username).to_have_value("")
+    expect(username).to_be_focused()
+    expect(page.get_by_role("link", name="Not you?")).to_have_count(0)
+    page.reload()
+    expect(username).to_have_value("")
+
+    sign_in(page, server)  # signing in again remembers it again
+    sign_out(page)
+    expect(username).to_have_value(server.username)
+
+
+def test_after_an_idle_sign_out_the_username_is_still_there(
+    pages: Pages, start_server: Callable[..., Server]
+) -> None:
+    short = start_server(idle_seconds=4)
+    page = pages.new_page(server=short)
+    sign_in(page, short)
+    # No interaction from here on: the page's own timer notices the session ended.
+    expect(page).to_have_url(re.compile(r"/login\?reason=idle"), timeout=15_000)
+    expect(page.get_by_label("Username")).to_have_value(short.username)
+    password = page.get_by_label("Password", exact=True)
+    expect(password).to_be_focused()
+    expect(password).to_have_accessible_description(re.compile("period without activity"))
+    page.keyboard.type(short.password)
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(AT_PHONE)

@@ -34,7 +34,14 @@ from portal.tabs import TABS
 login = states(
     "Sign in",
     "login.html",
-    {"error": None, "username": "", "next": "", "notice": None, "locked": False},
+    {
+        "error": None,
+        "username": "",
+        "next": "",
+        "notice": None,
+        "locked": False,
+        "remembered": False,
+    },
 )
 forgot = states(
     "Forgot password",
@@ -121,6 +128,21 @@ REGISTRY: list[Pattern] = [
         error=f"{signin_routes.INVALID}. {LOCKED_FULL}",
         locked=True,
         username=USER,
+    ),
+    login(
+        "login-remembered",
+        "Username remembered",
+        "This browser signed in before: its name is filled in, focus is on the password.",
+        username=USER,
+        remembered=True,
+    ),
+    login(
+        "login-remembered-idle",
+        "Remembered, after an idle sign-out",
+        notice=signin_routes.IDLE_NOTICE,
+        next="/settings",
+        username=USER,
+        remembered=True,
     ),
     login(
         "login-password-shown",

@@ -11,9 +11,10 @@ from starlette.routing import Route
 from portal.base.settings import Settings
 from portal.domain import audit
 from portal.domain.accounts import parse_username
+from portal.flows.signin import device
 from portal.flows.signin.service import check_sign_in
 from portal.security.policy import strength
-from portal.security.throttle import DEVICE_COOKIE, DEVICE_COOKIE_SECONDS, Refusal
+from portal.security.throttle import DEVICE_COOKIE, Refusal
 from portal.web import csrf, guard, htmx, sessions
 from portal.web.addresses import client_address
 from portal.web.shared import shared_of
@@ -35,9 +36,11 @@ WARN_AFTER = 3
 def _login_page(
     request: Request, *, status_code: int = 200, error: str | None = None, **form: Any
 ) -> Response:
+    username = form.get("username", "")
     context = {
         "error": error,
-        "username": form.get("username", ""),
+        "username": username,
+        "remembered": bool(username) and username == device.remembered(request),
         "next": form.get("next", ""),
         "notice": form.get("notice") or sessions.take_flash(request),
         "locked": form.get("locked", False),  # the error ends in the wait: offer a reset
@@ -71,7 +74,9 @@ async def login(request: Request) -> Response:
         notice = IDLE_NOTICE if request.query_params.get("reason") == "idle" else None
         if notice is None and signed_out:
             notice = SIGNED_OUT_NOTICE
-        page = _login_page(request, next=_next(request.query_params.get("next", "")), notice=notice)
+        target = _next(request.query_params.get("next", ""))
+        username = device.remembered(request) or ""
+        page = _login_page(request, next=target, notice=notice, username=username)
         if signed_out:
             page.delete_cookie(SIGNED_OUT_COOKIE, path="/login")
         return page
@@ -110,15 +115,7 @@ async def login(request: Request) -> Response:
     csrf.rotate(request)
     response = htmx.redirect(request, target or HOME)
     if outcome.device_cookie:
-        response.set_cookie(
-            DEVICE_COOKIE,
-            outcome.device_cookie,
-            max_age=DEVICE_COOKIE_SECONDS,
-            path="/login",
-            httponly=True,
-            samesite="strict",
-            secure=shared.settings.https,
-        )
+        device.set_cookie(request, response, outcome.device_cookie)
     return response
 
 
@@ -168,4 +165,5 @@ routes = [
     Route("/login", login, methods=["GET", "POST"]),
     Route("/logout", logout, methods=["POST"]),
     Route("/password-strength", password_strength, methods=["POST"]),
+    *device.routes,
 ]
