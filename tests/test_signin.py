@@ -419,6 +419,10 @@ def test_the_remembered_name_is_one_that_signed_in(
     auth.login(username="202-wickedsprockets", password="x")
     assert "portal_device" not in client.cookies
     assert NAME_FIELD.format("") in client.get("/login").text
+    auth.login(username=" 201-WickedSprockets ")  # remembered as the canonical name
+    auth.logout()
+    auth.login(username="202-wickedsprockets", password="x")  # a failure changes nothing
+    assert NAME_FIELD.format(account.username) in client.get("/login").text
 
 
 def test_under_https_the_device_cookie_is_secure(settings: Settings, account: Account) -> None:
@@ -426,6 +430,10 @@ def test_under_https_the_device_cookie_is_secure(settings: Settings, account: Ac
     with TestClient(
         create_app(secure), base_url="https://portal.example.com", follow_redirects=False
     ) as client:
-        cookie = device_cookie_header(Auth(client).login())
+        auth = Auth(client)
+        cookie = device_cookie_header(auth.login())
         assert "; Secure" in cookie and "HttpOnly" in cookie and "SameSite=strict" in cookie
         assert "Domain" not in cookie
+        auth.logout()
+        assert NAME_FIELD.format(account.username) in client.get("/login").text
+        assert "; Secure" in device_cookie_header(client.get("/login/not-you"))
