@@ -168,6 +168,7 @@ def test_every_password_field_has_a_show_password_toggle(pages: Pages, mail_serv
     page.goto(found.group(0))
     for label in labels[1:]:
         check_toggle(page, page.get_by_label(label, exact=True), f"{label} reset")
+    page.close()  # before its server stops: the strength hint may still be on its way
 
 
 def test_a_shown_password_is_hidden_again_when_the_form_is_sent(page: Page) -> None:
