@@ -330,6 +330,65 @@
     placeFocus();
   });
 
+  // --- Password fields (components/_ui.html): the show-password toggle and the caps-lock
+  // warning. Listeners on the document, so fields that an htmx swap brings work too. ---
+  function togglesIn(root) {
+    return root.querySelectorAll("[data-password-toggle]");
+  }
+
+  function showPassword(toggle, show) {
+    var input = document.getElementById(toggle.getAttribute("aria-controls"));
+    if (!input) return;
+    var start = input.selectionStart, end = input.selectionEnd;
+    input.type = show ? "text" : "password";
+    toggle.setAttribute("aria-pressed", show ? "true" : "false");
+    // A change of type may move the caret: put it (or the selection) back where it was.
+    try { input.setSelectionRange(start, end); } catch (e) { /* no caret to keep */ }
+  }
+
+  document.addEventListener("click", function (event) {
+    var toggle = event.target instanceof Element ? event.target.closest("[data-password-toggle]") : null;
+    if (toggle) showPassword(toggle, toggle.getAttribute("aria-pressed") !== "true");
+  });
+
+  // A mouse or touch press leaves focus (and the caret) in the field being typed in; from the
+  // keyboard focus stays on the toggle, to press it again.
+  document.addEventListener("mousedown", function (event) {
+    var toggle = event.target instanceof Element ? event.target.closest("[data-password-toggle]") : null;
+    var input = toggle && document.getElementById(toggle.getAttribute("aria-controls"));
+    if (input && document.activeElement === input) event.preventDefault();
+  });
+
+  // A password goes to the server hidden again, and is not left on show in the page.
+  document.addEventListener("submit", function (event) {
+    if (!(event.target instanceof HTMLFormElement)) return;
+    togglesIn(event.target).forEach(function (toggle) { showPassword(toggle, false); });
+  });
+
+  function capsWarning(input) {
+    var field = input.closest(".field");
+    return field ? field.querySelector("[data-caps-warning]") : null;
+  }
+
+  function sayCaps(input, on) {
+    var warning = capsWarning(input);
+    var words = on ? warning && warning.dataset.capsWarning : "";
+    if (warning && warning.textContent !== words) warning.textContent = words;
+  }
+
+  // Both key events: where the Caps Lock key itself is pressed, some systems report the new
+  // state on keydown and others only on keyup.
+  function checkCaps(event) {
+    var input = event.target instanceof Element ? event.target.closest(".password-input input") : null;
+    if (input && typeof event.getModifierState === "function") sayCaps(input, event.getModifierState("CapsLock"));
+  }
+  document.addEventListener("keydown", checkCaps);
+  document.addEventListener("keyup", checkCaps);
+  document.addEventListener("focusout", function (event) {
+    var input = event.target instanceof Element ? event.target.closest(".password-input input") : null;
+    if (input) sayCaps(input, false);
+  });
+
   function start() {
     showTheme();
     activeHere(idleSeconds()); // loading this page slid the session

@@ -102,6 +102,8 @@ def received(email: Email) -> ReceivedMail:
 
 
 LOCKED = Refusal(wait_seconds=14 * 60).message
+LOCKED_FULL = Refusal(wait_seconds=DEFAULTS.login_lockout_seconds).message
+LOCKOUT_MINUTES = Refusal(wait_seconds=DEFAULTS.login_lockout_seconds).wait_minutes
 ALL_EMPTY = {"current_password": password_service.NO_CURRENT, **refused("", "")}
 SHORT = refused("sprock", "sprockets")
 INBOX = [received(emails.reset_link(EXAMPLE_EMAIL, **RESET_EMAIL))]

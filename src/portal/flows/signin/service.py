@@ -23,6 +23,7 @@ class Outcome:
     who: accounts.Account | None = None
     locked_message: str = ""
     device_cookie: str | None = None
+    attempts_left: int | None = None  # a failure's: how many more may follow before a wait
 
 
 def canonical_username(raw: str, secret_key: str) -> str:
@@ -92,8 +93,7 @@ async def check_sign_in(
         )
     alongside.append(audit.pending("sign-in", "success" if who else "failure", key, address))
     if who is None:
-        await attempt.failed()
-        return Outcome("failure")
+        return Outcome("failure", attempts_left=await attempt.failed())
     also = [key] if device else []
     if before_answer is None:
         await attempt.succeeded(*also)
