@@ -143,7 +143,12 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         generated = _run(
             settings,
             lambda s: accounts.set_password(
-                s, passwords, args.code, password, min_length=settings.password_min_length
+                s,
+                passwords,
+                args.code,
+                password,
+                min_length=settings.password_min_length,
+                brand=settings.brand.name,
             ),
         )
         print(f"password of {args.code} set; its sessions are signed out")

@@ -9,6 +9,7 @@ from portal.dev.examples import (
     ALL_EMPTY,
     CHANGED_EMAIL,
     DEFAULTS,
+    EXAMPLE_BRAND,
     EXAMPLE_RESET_TOKEN,
     INBOX,
     LOCKED,
@@ -94,6 +95,12 @@ REGISTRY: list[Pattern] = [
         error=signin_routes.INVALID,
         username=USER,
     ),
+    login(
+        "login-branded",
+        "Branded",
+        "PORTAL_BRAND_NAME and PORTAL_BRAND_LOGO_URL: the header and the title.",
+        brand=EXAMPLE_BRAND,
+    ),
     login("login-locked", "Locked", "Answered with 429.", error=LOCKED, username=USER),
     login(
         "login-expired-form", "Expired form", "Answered with 403.", error=signin_routes.EXPIRED_FORM
@@ -138,12 +145,23 @@ REGISTRY: list[Pattern] = [
     reset("reset-common", "A common password", errors=refused("password1", "password1")),
     reset("reset-username", "Contains the username", errors=refused(f"ada-{USER}", USER)),
     reset("reset-mismatch", "Confirmation differs", errors=refused("Horse-7!", "Horse-8!")),
-    reset("reset-invalid", "Expired or used link", "Answered with 410.", invalid=True),
+    reset(
+        "reset-invalid",
+        "Expired or used link",
+        "Answered with 410; the page title says so too.",
+        invalid=True,
+    ),
     reset("reset-fragment-errors", "Fragment: policy errors", blocks=("reset",), errors=SHORT),
     reset(
         "reset-fragment-invalid", "Fragment: link used meanwhile", blocks=("reset",), invalid=True
     ),
     phone("phone", "Phone"),
+    phone(
+        "phone-branded",
+        "Branded",
+        "The operator's logo and name in the signed-in header.",
+        brand=EXAMPLE_BRAND,
+    ),
     phone("phone-tab-fragment", "Tab fragment", "The tab bar comes out of band.", blocks=TAB),
     softphone("phone-connecting", "Connecting", phone_view=PhoneView("connecting", live=False)),
     softphone("phone-ready", "Ready", "Registered: calls can be made and taken."),

@@ -16,6 +16,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from portal.base import db
+from portal.base.brand import DEFAULT_NAME
 from portal.base.clock import as_utc, utcnow
 from portal.base.models import Extension, ResetToken, Tenant
 from portal.domain import audit, emails, mail
@@ -195,6 +196,7 @@ async def set_password(
     password: str | None = None,
     *,
     min_length: int = 8,
+    brand: str = DEFAULT_NAME,
 ) -> str:
     """Set a new password (generated when none is given); every session of it is signed out."""
     username = parse_extension_code(code)
@@ -209,7 +211,7 @@ async def set_password(
     new_hash = await passwords.hash(password)
     audit.add(db, "password-set", "success", str(username), audit.COMMAND_LINE)
     await replace_password(
-        db, extension, new_hash, how="by your system administrator", clear_lockout=True
+        db, extension, new_hash, brand=brand, how="by your system administrator", clear_lockout=True
     )
     return password
 
@@ -231,6 +233,7 @@ async def replace_password(
     extension: Extension,
     new_hash: str,
     *,
+    brand: str,
     how: str,
     clear_lockout: bool = False,
 ) -> str:
@@ -251,6 +254,7 @@ async def replace_password(
         assert tenant is not None
         notice = emails.password_changed(
             extension.email,
+            brand=brand,
             username=f"{extension.number}-{tenant.code}",
             tenant_name=tenant.name,
             how=how,

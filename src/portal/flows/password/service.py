@@ -86,7 +86,9 @@ async def change_password(
         assert extension is not None
         old_hash = extension.password_hash
         audit.add(db, "password-change", "success", account.username, address)
-        stamp = await accounts.replace_password(db, extension, new_hash, how="from the portal")
+        stamp = await accounts.replace_password(
+            db, extension, new_hash, brand=shared.settings.brand.name, how="from the portal"
+        )
     shared.mail.wake()
     return NewPassword({}, stamp=stamp, replaced_hash=old_hash)
 
