@@ -72,8 +72,9 @@ sip-server:
 		fi; \
 	fi
 
-# The accessibility tests inject axe-core into pages: pinned in tests/browser/package-lock.json,
-# installed by `npm ci` into tests/browser/node_modules (gitignored) when the lock changes.
+# The accessibility tests inject axe-core into pages, and the Lighthouse test runs lighthouse:
+# pinned in tests/browser/package-lock.json, installed by `npm ci` into tests/browser/node_modules
+# (gitignored) when the lock changes.
 AXE := tests/browser/node_modules/axe-core/axe.min.js
 
 node-deps: $(AXE)
@@ -82,7 +83,7 @@ $(AXE): tests/browser/package.json tests/browser/package-lock.json
 	@if command -v npm >/dev/null; then \
 		cd tests/browser && npm ci --no-audit --no-fund --loglevel=error && touch node_modules/axe-core/axe.min.js; \
 	else \
-		echo "WARNING: npm is missing: the accessibility tests will skip (install nodejs and npm)"; \
+		echo "WARNING: npm is missing: the accessibility and Lighthouse tests will skip (install nodejs and npm)"; \
 	fi
 
 # JsSIP ships no browser bundle: `make vendor` rebuilds static/vendor/jssip.min.js from the

@@ -17,7 +17,7 @@ INVALID = "Invalid username or password"
 def test_404_is_a_portal_page(client: TestClient) -> None:
     response = client.get("/no/such/page")
     assert response.status_code == 404
-    assert "<title>Page not found · Portal</title>" in response.text
+    assert "<title>Page Not Found · Phone Portal</title>" in response.text
     assert '<link rel="stylesheet" href="/static/css/portal.' in response.text
 
 

@@ -117,7 +117,7 @@ def test_success_keeps_this_session_on_a_new_id_and_ends_the_others(
         signed_in.cookies.set("portal_session", before)
         assert signed_in.get("/phone").status_code == 303  # and the old id is dead
     [notice] = smtp_sink.wait_for(1)
-    assert notice.subject == "Your phone portal password was changed"
+    assert notice.subject == "Your Phone Portal password was changed"
     with TestClient(app, base_url="http://127.0.0.1:8000", follow_redirects=False) as fresh:
         assert Auth(fresh).login(password=NEW).headers["location"] == "/phone"
 

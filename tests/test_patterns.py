@@ -26,6 +26,7 @@ FRAMEWORK = {
     "layout.html",
     "components/_ui.html",
     "components/_phone.html",
+    "components/_brand.html",
 }
 GALLERY = {"patterns.html", "patterns_frame.html"}
 NAMES = [pattern.name for pattern in patterns.REGISTRY]
@@ -101,6 +102,10 @@ def test_every_state_renders(gallery: TestClient, name: str, theme: str) -> None
         ("forgot-sent", "a link to choose a new password is on its way. It is valid for 1 hour."),
         ("reset-too-short", "Use at least 8 characters."),
         ("reset-invalid", "This link no longer works"),
+        ("reset-invalid", "<title>Reset Link No Longer Works · Phone Portal</title>"),
+        ("login-branded", "<title>Sign In · Wicked Sprockets Phones</title>"),
+        ("login-branded", '<img class="brand-logo" src="data:image/svg+xml,'),
+        ("phone-branded", '<img class="brand-logo" src="data:image/svg+xml,'),
         ("settings-changed", "Your other sessions were signed out."),
         ("settings-wrong-current", "That is not your current password."),
         ("phone", "Ada Lovelace"),

@@ -98,7 +98,7 @@ def test_the_whole_reset_by_email(
     [mail] = smtp_sink.wait_for(1)
     assert mail.sender == settings.mail_from
     assert mail.recipients == ("ada@example.com",)
-    assert mail.subject == "Reset your phone portal password"
+    assert mail.subject == "Reset your Phone Portal password"
     assert "201-wickedsprockets" in mail.text
     assert "Wickedsprockets" in mail.text  # the tenant's name
     assert "If you did not ask for this, ignore this email" in mail.text
@@ -120,7 +120,7 @@ def test_the_whole_reset_by_email(
     assert auth.login(password=NEW).headers["location"] == "/phone"
 
     notice = smtp_sink.wait_for(2)[0]
-    assert notice.subject == "Your phone portal password was changed"
+    assert notice.subject == "Your Phone Portal password was changed"
     assert "contact your system administrator" in notice.text
 
     reused = client.get(path)

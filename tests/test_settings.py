@@ -156,6 +156,7 @@ def test_every_declared_variable_is_read() -> None:
         **SIP,
         "PORTAL_TRUSTED_PROXIES": "10.0.0.1",
         "PORTAL_TURN_URLS": "turn:turn.example.com:3478",
+        "PORTAL_BRAND_ACCENT": "#0a7d4f",
     }
     for name, item, default in Settings.declared():
         if isinstance(default, bool):

@@ -25,7 +25,7 @@ def test_direct_load_is_a_whole_page(signed_in: TestClient, path: str, heading: 
     assert page.status_code == 200
     assert page.text.startswith("<!doctype html>")
     assert f"<h1>{heading}</h1>" in page.text
-    assert f"<title>{heading} · Portal</title>" in page.text
+    assert f"<title>{heading} · Phone Portal</title>" in page.text
     assert page.headers["Cache-Control"] == "no-store"
     assert page.headers["Vary"] == "HX-Request"
 
@@ -37,7 +37,7 @@ def test_htmx_request_gets_just_the_tab(signed_in: TestClient, path: str, headin
     assert "<html" not in fragment.text
     assert "<header" not in fragment.text
     assert f"<h1>{heading}</h1>" in fragment.text
-    assert f"<title>{heading} · Portal</title>" in fragment.text
+    assert f"<title>{heading} · Phone Portal</title>" in fragment.text
     # The tab bar comes along out of band, so the current tab is marked.
     assert 'id="tabs"' in fragment.text
     assert 'hx-swap-oob="true"' in fragment.text

@@ -18,7 +18,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Mount
 
-from portal import health, tabs
+from portal import health, site, tabs
 from portal.base import db
 from portal.base.clock import Clock
 from portal.base.db import make_engine, make_sessionmaker
@@ -66,6 +66,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
         assets=assets,
         tabs=tabs.TABS,
         context_processors=[shell_context],
+        brand=settings.brand,
     )
 
     @contextlib.asynccontextmanager
@@ -127,6 +128,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
             SecurityHeadersMiddleware,
             https=settings.https,
             connect=settings.sip_origins,
+            images=settings.brand.logo_origins,
             framed_gallery=gallery_on,
         ),
         Middleware(errors.ErrorPageMiddleware),
@@ -146,6 +148,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
         *signin_routes.routes,
         *reset_routes.routes,
         *health.routes,
+        *site.routes,
         *(devmail.routes if settings.demo else []),
         *(gallery.routes if gallery_on else []),
         Mount("/static", assets, name="static"),

@@ -164,7 +164,13 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         generated = _run_with_store(
             settings,
             lambda s, store: signouts.set_password(
-                s, passwords, store, args.code, password, min_length=settings.password_min_length
+                s,
+                passwords,
+                store,
+                args.code,
+                password,
+                min_length=settings.password_min_length,
+                brand=settings.brand.name,
             ),
         )
         print(f"password of {args.code} set; its sessions are signed out")

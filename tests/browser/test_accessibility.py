@@ -239,7 +239,7 @@ def test_the_whole_flow_by_keyboard_alone(
         tab_to(page, menu, backwards=True)
         keyboard.press("Enter")
         expect(menu).to_have_attribute("aria-expanded", "true")
-        tab_to(page, page.get_by_role("link", name="Phone"))
+        tab_to(page, page.get_by_role("link", name="Phone", exact=True))
         keyboard.press("Escape")
         expect(menu).to_have_attribute("aria-expanded", "false")
         expect(menu).to_be_focused()

@@ -20,8 +20,8 @@ NEW_PASSWORD = "violet meadow 42 Kettle"
 INVALID = "Invalid username or password"
 WRONG_CURRENT = "That is not your current password."
 CHANGED = "Your password was changed."
-RESET_SUBJECT = "Reset your phone portal password"
-CHANGED_SUBJECT = "Your phone portal password was changed"
+RESET_SUBJECT = "Reset your Phone Portal password"
+CHANGED_SUBJECT = "Your Phone Portal password was changed"
 AT_LOGIN = re.compile(r"/login(\?.*)?$")
 AT_PHONE = re.compile(r"/phone$")
 AT_SETTINGS = re.compile(r"/settings$")
@@ -53,7 +53,7 @@ def in_menu(page: Page) -> None:
 
 def open_tab(page: Page, name: str) -> None:
     in_menu(page)
-    page.get_by_role("link", name=name).click()
+    page.get_by_role("link", name=name, exact=True).click()
     expect(page.get_by_role("heading", name=name, level=1)).to_be_visible()
 
 
@@ -190,7 +190,7 @@ def test_change_password_without_javascript(pages: Pages, mail_server: Server) -
     old_password, server.password = server.password, NEW_PASSWORD
 
     # The session survived the change; afterwards only the new password works.
-    page.get_by_role("link", name="Phone").click()
+    page.get_by_role("link", name="Phone", exact=True).click()
     expect(page).to_have_url(AT_PHONE)
     sign_out(page)
     sign_in(page, server, old_password)

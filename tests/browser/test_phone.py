@@ -74,7 +74,7 @@ def test_two_browsers_call_each_other(phones: Callable[..., Phone]) -> None:
     expect(ada.button("Hang up")).to_be_visible()
     expect(ada.button("Mute")).to_be_hidden()
     assert ada.flowing()["received"] > 1000
-    ada.page.get_by_role("link", name="Phone").click()
+    ada.page.get_by_role("link", name="Phone", exact=True).click()
     expect(ada.button("Mute")).to_be_visible()
     assert ada.stats()["state"] == "connected"
 

@@ -48,12 +48,14 @@ def test_sign_in_lands_on_the_phone_tab(page: Page, server: Server) -> None:
     sign_in(page, server)
 
     expect(page).to_have_url(AT_PHONE)
-    expect(page).to_have_title("Phone · Portal")
+    expect(page).to_have_title("Phone · Phone Portal")
     expect(page.get_by_role("heading", name="Phone", level=1)).to_be_visible()
     expect(page.get_by_text("Ada Lovelace")).to_be_visible()
     expect(page.get_by_text("Wicked Sprockets").first).to_be_visible()
     expect(page.get_by_role("button", name="Sign out")).to_be_visible()
-    expect(page.get_by_role("link", name="Phone")).to_have_attribute("aria-current", "page")
+    expect(page.get_by_role("link", name="Phone", exact=True)).to_have_attribute(
+        "aria-current", "page"
+    )
     expect(page.get_by_role("button", name="Menu")).to_be_hidden()  # only phones need it
 
 
@@ -85,16 +87,20 @@ def test_tabs_switch_without_a_page_load_and_follow_history(page: Page, server: 
     expect(page).to_have_url(AT_SETTINGS)
     expect(page.get_by_role("heading", name="Settings", level=1)).to_be_visible()
     expect(page.get_by_role("heading", name="Change Password")).to_be_visible()
-    expect(page).to_have_title("Settings · Portal")
+    expect(page).to_have_title("Settings · Phone Portal")
     expect(page.get_by_role("link", name="Settings")).to_have_attribute("aria-current", "page")
-    expect(page.get_by_role("link", name="Phone")).not_to_have_attribute("aria-current", "page")
+    expect(page.get_by_role("link", name="Phone", exact=True)).not_to_have_attribute(
+        "aria-current", "page"
+    )
     assert marker(page) == 1, "the tab switch reloaded the whole page"
 
     page.go_back()
     expect(page).to_have_url(AT_PHONE)
     expect(page.get_by_role("heading", name="Phone", level=1)).to_be_visible()
     expect(page.get_by_role("heading", name="Settings")).to_have_count(0)
-    expect(page.get_by_role("link", name="Phone")).to_have_attribute("aria-current", "page")
+    expect(page.get_by_role("link", name="Phone", exact=True)).to_have_attribute(
+        "aria-current", "page"
+    )
 
     page.go_forward()
     expect(page).to_have_url(AT_SETTINGS)
@@ -102,7 +108,7 @@ def test_tabs_switch_without_a_page_load_and_follow_history(page: Page, server: 
     expect(page.get_by_role("link", name="Settings")).to_have_attribute("aria-current", "page")
 
     # Still a working page after the history round trip.
-    page.get_by_role("link", name="Phone").click()
+    page.get_by_role("link", name="Phone", exact=True).click()
     expect(page).to_have_url(AT_PHONE)
     expect(page.get_by_role("heading", name="Phone", level=1)).to_be_visible()
 

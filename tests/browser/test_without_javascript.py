@@ -80,7 +80,7 @@ def test_everything_works_without_javascript(
     expect(status).to_be_focused()
     server.password = NEW_PASSWORD
 
-    page.get_by_role("link", name="Phone").click()
+    page.get_by_role("link", name="Phone", exact=True).click()
     expect(page).to_have_url(AT_PHONE)
     page.get_by_role("button", name="Sign out").click()
     expect(page).to_have_url(AT_LOGIN)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import os
 import re
@@ -14,6 +15,7 @@ from urllib.parse import urlsplit
 
 from starlette.config import Config
 
+from portal.base.brand import DEFAULT_NAME, Brand, BrandError
 from portal.base.resources import static_dir
 
 DEFAULT_DATABASE_URL = "sqlite:///./var/portal.db"
@@ -179,6 +181,25 @@ class Settings:
         " short-lived credentials",
         parse=lambda value: tuple(value.replace(",", " ").split()),
     )
+    brand_name: str = setting(
+        DEFAULT_NAME,
+        "PORTAL_BRAND_NAME",
+        "the portal's name: in the header, every page title, and the emails' sender name,"
+        " subject and text",
+    )
+    brand_accent: str | None = setting(
+        None,
+        "PORTAL_BRAND_ACCENT",
+        "a CSS hex colour (`#0a7d4f`) for buttons, the current tab and links: text on it is"
+        " black or white, whichever contrasts more, and links are darkened or lightened as each"
+        " theme needs for 4.5:1; unset: the portal's blue",
+    )
+    brand_logo_url: str | None = setting(
+        None,
+        "PORTAL_BRAND_LOGO_URL",
+        "an image shown before the name in the header: `https://…` (its origin is added to the"
+        " CSP's `img-src`) or a path on this site (`/…`)",
+    )
     # Not read from the environment: tests and benchmarks make hashing cheaper; production
     # keeps the README's figures.
     static_dir: Path = field(default_factory=static_dir)
@@ -191,6 +212,10 @@ class Settings:
             raise SettingsError("PORTAL_SESSION_IDLE_SECONDS must be at least 1")
         if urlsplit(self.base_url).scheme not in ("http", "https"):
             raise SettingsError("PORTAL_BASE_URL must start with http:// or https://")
+        try:
+            Brand.checked(self.brand_name, self.brand_accent, self.brand_logo_url)
+        except BrandError as exc:
+            raise SettingsError(str(exc)) from None
         if self.sip_ws_url is not None:
             _check_sip(self.sip_ws_url, self.sip_domain, self.sip_secret, self.turn_urls)
 
@@ -198,6 +223,11 @@ class Settings:
         """What serving needs beyond what the admin commands need."""
         if not self.secret_key:
             raise SettingsError("PORTAL_SECRET_KEY is required outside demo mode")
+
+    @functools.cached_property
+    def brand(self) -> Brand:
+        """The checked branding (the name trimmed, the accent as `#rrggbb`)."""
+        return Brand.checked(self.brand_name, self.brand_accent, self.brand_logo_url)
 
     @property
     def https(self) -> bool:

@@ -6,7 +6,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
+from urllib.parse import quote
 
+from portal.base.brand import Brand
 from portal.base.settings import Settings
 from portal.domain import emails
 from portal.domain.accounts import Account
@@ -80,12 +82,27 @@ EMAILS: dict[str, Callable[..., Email]] = {
     "changed": emails.password_changed,
 }
 RESET_EMAIL = {
+    "brand": DEFAULTS.brand_name,
     "username": EXAMPLE.username,
     "tenant_name": EXAMPLE.tenant_name,
     "link": f"{DEFAULTS.base_url}/reset-password/{EXAMPLE_RESET_TOKEN}",
     "hours": describe_seconds(DEFAULTS.reset_token_seconds),
 }
-CHANGED_EMAIL = {"username": EXAMPLE.username, "tenant_name": EXAMPLE.tenant_name}
+CHANGED_EMAIL = {
+    "brand": DEFAULTS.brand_name,
+    "username": EXAMPLE.username,
+    "tenant_name": EXAMPLE.tenant_name,
+}
+# An operator's branding (PORTAL_BRAND_NAME and _LOGO_URL); the logo is inline so the gallery
+# needs no file of its own.
+EXAMPLE_LOGO = (
+    '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32">'
+    '<circle cx="16" cy="16" r="15" fill="#0a7d4f"/>'
+    '<path d="M9 16h14M16 9v14" stroke="#fff" stroke-width="4" stroke-linecap="round"/></svg>'
+)
+EXAMPLE_BRAND = Brand(
+    name="Wicked Sprockets Phones", logo_url="data:image/svg+xml," + quote(EXAMPLE_LOGO)
+)
 
 
 def received(email: Email) -> ReceivedMail:

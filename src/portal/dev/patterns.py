@@ -9,56 +9,24 @@ from portal.dev.examples import (
     ALL_EMPTY,
     CHANGED_EMAIL,
     DEFAULTS,
-    EXAMPLE_RESET_TOKEN,
+    EXAMPLE_BRAND,
     INBOX,
     LOCKED,
-    LOCKED_FULL,
-    LOCKOUT_MINUTES,
     RESET_EMAIL,
     SHORT,
     TAB,
-    USER,
     Pattern,
     hint_for,
     refused,
     states,
 )
+from portal.dev.signin_states import SIGNED_OUT
 from portal.flows.password import routes as password_routes
 from portal.flows.password import service as password_service
-from portal.flows.reset import routes as reset_routes
-from portal.flows.signin import routes as signin_routes
 from portal.middleware.errors import MESSAGES
 from portal.phone.view import FAILURES, REASONS, Caller, PhoneView
 from portal.tabs import TABS
 
-login = states(
-    "Sign in",
-    "login.html",
-    {
-        "error": None,
-        "username": "",
-        "next": "",
-        "notice": None,
-        "locked": False,
-        "remembered": False,
-    },
-)
-forgot = states(
-    "Forgot password",
-    "forgot.html",
-    {"sent": False, "error": None, "username": "", "valid_for": RESET_EMAIL["hours"]},
-)
-reset = states(
-    "Reset password",
-    "reset.html",
-    {
-        "token": EXAMPLE_RESET_TOKEN,
-        "errors": {},
-        "invalid": False,
-        "username": USER,
-        "min_length": DEFAULTS.password_min_length,
-    },
-)
 # The softphone's states stand still in the gallery: each pins `phone_view`, so no page here
 # loads the phone's script or reaches for a SIP server.
 NO_PHONE_SYSTEM = PhoneView("off", reason="no-system")
@@ -93,125 +61,14 @@ changed_email = states("Emails", "email/changed.txt", CHANGED_EMAIL)
 changed_email_html = states("Emails", "email/changed.html", CHANGED_EMAIL)
 
 REGISTRY: list[Pattern] = [
-    login("login", "Empty"),
-    login(
-        "login-next",
-        "Sent from a signed-in page",
-        "The page asked for is kept in next.",
-        next="/settings",
-    ),
-    login(
-        "login-invalid",
-        "Invalid credentials",
-        "One generic error.",
-        error=signin_routes.INVALID,
-        username=USER,
-    ),
-    login(
-        "login-locked",
-        "Locked",
-        "Answered with 429; a way to reset the password instead of waiting.",
-        error=LOCKED,
-        locked=True,
-        username=USER,
-    ),
-    login(
-        "login-attempts-left",
-        "Attempts left",
-        "From the third failure: how many before the wait (the same for unknown names).",
-        error=signin_routes.attempts_left(2, LOCKOUT_MINUTES),
-        username=USER,
-    ),
-    login(
-        "login-locking-failure",
-        "The failure that begins the wait",
-        error=f"{signin_routes.INVALID}. {LOCKED_FULL}",
-        locked=True,
-        username=USER,
-    ),
-    login(
-        "login-remembered",
-        "Username remembered",
-        "This browser signed in before: its name is filled in, focus is on the password.",
-        username=USER,
-        remembered=True,
-    ),
-    login(
-        "login-remembered-idle",
-        "Remembered, after an idle sign-out",
-        notice=signin_routes.IDLE_NOTICE,
-        next="/settings",
-        username=USER,
-        remembered=True,
-    ),
-    login(
-        "login-password-shown",
-        "Password shown",
-        "After Show password (the script): the field as text, the toggle pressed.",
-        username=USER,
-        password_shown=True,
-    ),
-    login(
-        "login-caps-lock",
-        "Caps Lock on",
-        "While a password is typed with caps lock on (the script); announced politely.",
-        username=USER,
-        caps_lock=True,
-    ),
-    login(
-        "login-expired-form", "Expired form", "Answered with 403.", error=signin_routes.EXPIRED_FORM
-    ),
-    login(
-        "login-idle",
-        "Signed out while idle",
-        "/login?reason=idle&next=…",
-        notice=signin_routes.IDLE_NOTICE,
-        next="/settings",
-    ),
-    login(
-        "login-password-changed",
-        "Reset done",
-        "Where a reset lands.",
-        notice=reset_routes.CHANGED_MESSAGE,
-    ),
-    login(
-        "login-form-invalid",
-        "Form fragment: invalid credentials",
-        blocks=("form",),
-        error=signin_routes.INVALID,
-        username=USER,
-    ),
-    login(
-        "login-form-locked",
-        "Form fragment: locked",
-        blocks=("form",),
-        error=LOCKED,
-        locked=True,
-        username=USER,
-    ),
-    forgot("forgot", "Empty"),
-    forgot("forgot-prefilled", "Username carried over", "From the sign-in page.", username=USER),
-    forgot("forgot-empty-username", "Empty username", error=reset_routes.NO_USERNAME),
-    forgot(
-        "forgot-sent",
-        "Sent",
-        "The same whether or not the extension exists.",
-        sent=True,
-        username=USER,
-    ),
-    forgot("forgot-sent-fragment", "Fragment: sent", blocks=("forgot",), sent=True, username=USER),
-    reset("reset", "Form"),
-    reset("reset-empty", "Nothing typed", errors=refused("", "")),
-    reset("reset-too-short", "Too short, not confirmed", errors=SHORT),
-    reset("reset-common", "A common password", errors=refused("password1", "password1")),
-    reset("reset-username", "Contains the username", errors=refused(f"ada-{USER}", USER)),
-    reset("reset-mismatch", "Confirmation differs", errors=refused("Horse-7!", "Horse-8!")),
-    reset("reset-invalid", "Expired or used link", "Answered with 410.", invalid=True),
-    reset("reset-fragment-errors", "Fragment: policy errors", blocks=("reset",), errors=SHORT),
-    reset(
-        "reset-fragment-invalid", "Fragment: link used meanwhile", blocks=("reset",), invalid=True
-    ),
+    *SIGNED_OUT,
     phone("phone", "Phone"),
+    phone(
+        "phone-branded",
+        "Branded",
+        "The operator's logo and name in the signed-in header.",
+        brand=EXAMPLE_BRAND,
+    ),
     phone("phone-tab-fragment", "Tab fragment", "The tab bar comes out of band.", blocks=TAB),
     softphone("phone-connecting", "Connecting", phone_view=PhoneView("connecting", live=False)),
     softphone("phone-ready", "Ready", "Registered: calls can be made and taken."),

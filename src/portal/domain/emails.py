@@ -32,11 +32,14 @@ def render(name: str, recipient: str, subject: str, **context: Any) -> Email:
     )
 
 
-def reset_link(recipient: str, *, username: str, tenant_name: str, link: str, hours: str) -> Email:
+def reset_link(
+    recipient: str, *, brand: str, username: str, tenant_name: str, link: str, hours: str
+) -> Email:
     return render(
         "reset",
         recipient,
-        "Reset your phone portal password",
+        f"Reset your {brand} password",
+        brand=brand,
         username=username,
         tenant_name=tenant_name,
         link=link,
@@ -44,11 +47,14 @@ def reset_link(recipient: str, *, username: str, tenant_name: str, link: str, ho
     )
 
 
-def password_changed(recipient: str, *, username: str, tenant_name: str, how: str) -> Email:
+def password_changed(
+    recipient: str, *, brand: str, username: str, tenant_name: str, how: str
+) -> Email:
     return render(
         "changed",
         recipient,
-        "Your phone portal password was changed",
+        f"Your {brand} password was changed",
+        brand=brand,
         username=username,
         tenant_name=tenant_name,
         how=how,

@@ -15,7 +15,7 @@ import ssl
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
-from email.utils import format_datetime, parseaddr
+from email.utils import format_datetime, formataddr, parseaddr
 from typing import Any
 
 import anyio.to_thread
@@ -72,6 +72,9 @@ class MailSender:
         self.sessionmaker = sessionmaker
         self._wakeup: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        # An address without a display name is shown as the portal's brand: "Phone Portal <…>".
+        name, address = parseaddr(settings.mail_from)
+        self.sender = settings.mail_from if name else formataddr((settings.brand.name, address))
 
     def wake(self) -> None:
         """Deliver soon: called after a request commits an enqueue (same process)."""
@@ -160,7 +163,7 @@ class MailSender:
     def _compose(self, message: OutboxMessage) -> EmailMessage:
         try:
             mime = EmailMessage()
-            mime["From"] = self.settings.mail_from
+            mime["From"] = self.sender
             mime["To"] = message.recipient
             mime["Subject"] = message.subject
             mime["Date"] = format_datetime(utcnow())

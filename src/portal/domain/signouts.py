@@ -8,6 +8,7 @@ from sqlalchemy import delete
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from portal.base.brand import DEFAULT_NAME
 from portal.base.clock import utcnow
 from portal.base.models import Extension, ResetToken, Tenant
 from portal.domain import accounts, audit, emails, mail
@@ -25,6 +26,7 @@ async def set_password(
     password: str | None = None,
     *,
     min_length: int = 8,
+    brand: str = DEFAULT_NAME,
 ) -> str:
     """Set a new password (generated when none is given); every session of it is signed out."""
     username = accounts.parse_extension_code(code)
@@ -36,7 +38,13 @@ async def set_password(
     new_hash = await passwords.hash(password)
     audit.add(db, "password-set", "success", str(username), audit.COMMAND_LINE)
     await replace_password(
-        db, sessions, extension, new_hash, how="by your system administrator", clear_lockout=True
+        db,
+        sessions,
+        extension,
+        new_hash,
+        brand=brand,
+        how="by your system administrator",
+        clear_lockout=True,
     )
     return password
 
@@ -47,6 +55,7 @@ async def replace_password(
     extension: Extension,
     new_hash: str,
     *,
+    brand: str,
     how: str,
     clear_lockout: bool = False,
     keep: str | None = None,
@@ -68,6 +77,7 @@ async def replace_password(
         assert tenant is not None
         notice = emails.password_changed(
             extension.email,
+            brand=brand,
             username=f"{extension.number}-{tenant.code}",
             tenant_name=tenant.name,
             how=how,

@@ -10,18 +10,20 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from portal.middleware.accesslog import holds_secret
 
 
-def content_security_policy(*, connect: Sequence[str] = (), media: Sequence[str] = ()) -> str:
+def content_security_policy(
+    *, connect: Sequence[str] = (), media: Sequence[str] = (), images: Sequence[str] = ()
+) -> str:
     """The Content-Security-Policy: nothing but what is listed here (`default-src 'none'`).
 
     Scripts, styles, images (and the `data:` favicon) and requests come from this origin only;
-    no inline code, no eval. `connect` and `media` add sources beyond it, such as a SIP
-    server's WebSocket or a ringtone.
+    no inline code, no eval. `connect`, `media` and `images` add sources beyond it, such as a
+    SIP server's WebSocket, a ringtone or the operator's logo.
     """
     directives = {
         "default-src": ["'none'"],
         "script-src": ["'self'"],
         "style-src": ["'self'"],
-        "img-src": ["'self'", "data:"],
+        "img-src": ["'self'", "data:", *images],
         "connect-src": ["'self'", *connect],
         "media-src": list(media),
         "base-uri": ["'none'"],
@@ -36,13 +38,18 @@ CONTENT_SECURITY_POLICY = content_security_policy()
 
 
 def security_headers(
-    *, https: bool, connect: Sequence[str] = (), secret: bool = False
+    *,
+    https: bool,
+    connect: Sequence[str] = (),
+    images: Sequence[str] = (),
+    secret: bool = False,
 ) -> dict[str, str]:
     """The headers every answer carries. `connect`: origins beyond 'self' that pages may open
-    connections to (the SIP server). `secret` for a path that holds one (a reset link), which
+    connections to (the SIP server); `images`: where else images may come from (the logo).
+    `secret` for a path that holds one (a reset link), which
     not even this site's own pages may be told as a referrer."""
     headers = {
-        "Content-Security-Policy": content_security_policy(connect=connect),
+        "Content-Security-Policy": content_security_policy(connect=connect, images=images),
         "X-Content-Type-Options": "nosniff",
         "Referrer-Policy": "no-referrer" if secret else "same-origin",
         "X-Frame-Options": "DENY",
@@ -71,12 +78,15 @@ class SecurityHeadersMiddleware:
         *,
         https: bool,
         connect: Sequence[str] = (),
+        images: Sequence[str] = (),
         framed_gallery: bool = False,
         static_prefix: str = "/static/",
     ) -> None:
         self.app = app
-        self.headers = security_headers(https=https, connect=connect)
-        self.secret_headers = security_headers(https=https, connect=connect, secret=True)
+        self.headers = security_headers(https=https, connect=connect, images=images)
+        self.secret_headers = security_headers(
+            https=https, connect=connect, images=images, secret=True
+        )
         self.static_headers = self.headers
         if framed_gallery:
             self.static_headers = {**self.headers, "Cross-Origin-Resource-Policy": "cross-origin"}

@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.templating import Jinja2Templates
 
+from portal.base.brand import Brand
 from portal.base.resources import static_dir, templates_dir
 from portal.web import csrf
 from portal.web.assets import Assets
@@ -73,11 +74,13 @@ def make_templates(
     assets: Assets | None = None,
     tabs: Sequence[object] = (),
     context_processors: Sequence[ContextProcessor] = (),
+    brand: Brand | None = None,
 ) -> Templates:
     """The portal's templates; `static("css/portal.css")` in them names fingerprinted files.
 
     `tabs` is the tab bar's registry (`portal.tabs.TABS`); `context_processors` add to every
-    page's context (the softphone in the page shell: `portal.phone.view.shell_context`).
+    page's context (the softphone in the page shell: `portal.phone.view.shell_context`);
+    `brand` is the operator's name, accent and logo (`Settings.brand`).
     """
     assets = assets or Assets(static_dir(), watch=auto_reload)
     env = jinja2.Environment(
@@ -90,7 +93,24 @@ def make_templates(
     )
     env.globals["static"] = assets.url
     env.globals["tabs"] = tabs
+    env.globals["brand"] = brand or Brand()
+    env.filters["title_case"] = title_case
     return Templates(env, context_processors)
+
+
+# Words that stay lower-case inside a title (Chicago style), unless they start it.
+_SMALL_WORDS = frozenset(
+    ["a", "an", "and", "as", "at", "but", "by", "for", "in", "nor", "of", "on", "or", "the", "to"]
+)
+
+
+def title_case(text: str) -> str:
+    """`Page not found` as a page title: `Page Not Found`."""
+    words = text.split(" ")
+    return " ".join(
+        word if (index and word in _SMALL_WORDS) or not word else word[0].upper() + word[1:]
+        for index, word in enumerate(words)
+    )
 
 
 def _common_context(request: Request) -> dict[str, Any]:

@@ -89,7 +89,13 @@ async def change_password(
         old_hash = extension.password_hash
         audit.add(db, "password-change", "success", account.username, address)
         stamp = await signouts.replace_password(
-            db, shared.store, extension, new_hash, how="from the portal", keep=keep
+            db,
+            shared.store,
+            extension,
+            new_hash,
+            brand=shared.settings.brand.name,
+            how="from the portal",
+            keep=keep,
         )
     shared.mail.wake()
     return NewPassword({}, stamp=stamp, replaced_hash=old_hash)

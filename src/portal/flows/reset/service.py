@@ -67,6 +67,7 @@ async def request_reset(shared: Shared, raw_username: str, address: str) -> None
         )
         message = emails.reset_link(
             extension.email,
+            brand=settings.brand.name,
             username=key,
             tenant_name=tenant.name,
             link=f"{settings.base_url}/reset-password/{token}",
@@ -132,7 +133,13 @@ async def complete_reset(
         assert current is not None
         audit.add(db, "password-reset", "success", username, address)
         stamp = await signouts.replace_password(
-            db, shared.store, current, new_hash, how="with a reset link", clear_lockout=True
+            db,
+            shared.store,
+            current,
+            new_hash,
+            brand=shared.settings.brand.name,
+            how="with a reset link",
+            clear_lockout=True,
         )
     await shared.throttle.clear(username)
     shared.mail.wake()
