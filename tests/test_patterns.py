@@ -100,7 +100,7 @@ def test_every_state_renders(gallery: TestClient, name: str, theme: str) -> None
         ("login-password-changed", "Your password was changed. Sign in with your new password."),
         ("forgot-sent", "a link to choose a new password is on its way. It is valid for 1 hour."),
         ("reset-too-short", "Use at least 8 characters."),
-        ("reset-invalid", "This link no longer works"),
+        ("reset-invalid", "This Link No Longer Works"),
         ("settings-changed", "Your other sessions were signed out."),
         ("settings-wrong-current", "That is not your current password."),
         ("phone", "Ada Lovelace"),
@@ -133,7 +133,7 @@ def test_a_fragment_comes_in_a_styled_page_without_its_own_page_around_it(
 
     assert page.count("<html") == 1 and re.search(r'href="/static/css/portal[^"]*\.css"', page)
     assert re.search(r'<div class="card">\s*<form id="login-form"', page)
-    assert "<h1>Sign in</h1>" not in page  # the block alone, not the page it lives in
+    assert "<h1>Sign In</h1>" not in page  # the block alone, not the page it lives in
 
 
 def test_unknown_state_is_404(gallery: TestClient) -> None:

@@ -29,14 +29,14 @@ from portal.middleware.errors import MESSAGES
 from portal.phone.view import FAILURES, REASONS, Caller, PhoneView
 from portal.tabs import TABS
 
-login = states("Sign in", "login.html", {"error": None, "username": "", "next": "", "notice": None})
+login = states("Sign In", "login.html", {"error": None, "username": "", "next": "", "notice": None})
 forgot = states(
-    "Forgot password",
+    "Forgot Password",
     "forgot.html",
     {"sent": False, "error": None, "username": "", "valid_for": RESET_EMAIL["hours"]},
 )
 reset = states(
-    "Reset password",
+    "Reset Password",
     "reset.html",
     {
         "token": EXAMPLE_RESET_TOKEN,
@@ -53,7 +53,7 @@ READY = PhoneView("ready")
 IN_CALL = PhoneView("incall", party="202", duration="1:23")
 CALLER = Caller(name="Grace Hopper", number="202")
 phone = states(
-    "Phone tab",
+    "Phone Tab",
     "phone.html",
     {"active": "phone", "phone_view": NO_PHONE_SYSTEM},
     signed_in=True,
@@ -63,16 +63,16 @@ softphone = states(
     "Softphone", "phone.html", {"active": "phone", "phone_view": READY}, signed_in=True
 )
 settings = states(
-    "Settings tab",
+    "Settings Tab",
     "settings.html",
     {**password_routes.form_context(DEFAULTS), "phone_view": READY},
     signed_in=True,
     fragment_frame="main",
 )
-hint = states("Password strength hint", "components/_strength.html", {})
-error = states("Error pages", "error.html", {}, fragment_frame="auth")
+hint = states("Password Strength Hint", "components/_strength.html", {})
+error = states("Error Pages", "error.html", {}, fragment_frame="auth")
 mail = states(
-    "Demo mail", "dev_mail.html", {"messages": INBOX, "running": True}, fragment_frame="main"
+    "Demo Mail", "dev_mail.html", {"messages": INBOX, "running": True}, fragment_frame="main"
 )
 reset_email = states("Emails", "email/reset.txt", RESET_EMAIL)
 reset_email_html = states("Emails", "email/reset.html", RESET_EMAIL)
@@ -169,7 +169,7 @@ REGISTRY: list[Pattern] = [
     ),
     softphone(
         "phone-use-here-confirm",
-        "Use here, the other tab in a call",
+        "Use Here, the other tab in a call",
         "Taking the phone ends that call: the page asks first.",
         phone_view=PhoneView("disconnected", reason="elsewhere-call", confirm=True),
     ),
@@ -245,7 +245,7 @@ REGISTRY: list[Pattern] = [
     settings(
         "settings-in-call",
         "During a call",
-        "The softphone shrinks to a bar: the other party, the time, Hang up.",
+        "The softphone shrinks to a bar: the other party, the time, Hang Up.",
         phone_view=IN_CALL,
     ),
     settings(
@@ -290,7 +290,7 @@ def _tabstates(shown: set[str]) -> list[Pattern]:
         if tab.template in shown:
             continue
         state = states(
-            f"{tab.label} tab",
+            f"{tab.label} Tab",
             tab.template,
             {"active": tab.name},
             signed_in=True,
