@@ -9,8 +9,8 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from portal.dev import patterns
-from tests.browser.conftest import Pages, Server
-from tests.browser.sync_api import Page
+from tests.browser.conftest import Pages, Server, sign_in
+from tests.browser.sync_api import Page, expect
 
 pytestmark = pytest.mark.browser
 
@@ -95,3 +95,192 @@ def test_the_login_page_says_what_the_documentation_says(page: Page) -> None:
     assert page.get_by_role("button", name="Sign In", exact=True).count() == 1
     assert page.get_by_role("link", name="Forgot password?", exact=True).count() == 1
     assert page.get_by_role("heading", name="Sign In", exact=True).count() == 1
+
+
+# --- the top bar --------------------------------------------------------------------------------
+
+AT_PHONE = re.compile(r"/phone$")
+
+# The visible controls of the top bar, left to right: what each is named and where it ends.
+BAR_CONTROLS = """() => [...document.querySelectorAll("header a[href], header button")]
+  .filter(el => el.getClientRects().length && getComputedStyle(el).visibility !== "hidden")
+  .map(el => {
+    const r = el.getBoundingClientRect();
+    return {name: el.getAttribute("aria-label") || el.textContent.trim(), left: r.left,
+            right: r.right, top: r.top};
+  })
+  .sort((a, b) => a.right - b.right)"""
+
+
+def signed_in_page(pages: Pages, server: Server, width: int, height: int = 800) -> Page:
+    page = pages.new_page(viewport={"width": width, "height": height})
+    sign_in(page, server)
+    expect(page).to_have_url(AT_PHONE)
+    return page
+
+
+def test_sign_out_is_the_right_most_control_on_wide_screens(pages: Pages, server: Server) -> None:
+    """The documentation: "click the sign-out icon in the top-right corner of the navigation
+    bar" (and the half-circle theme icon is in the bar too: beside it)."""
+    page = signed_in_page(pages, server, 1280)
+    controls = page.evaluate(BAR_CONTROLS)
+    names = [c["name"] for c in controls]
+    assert names[-1] == "Sign Out", names
+    assert names[-2].startswith("Theme: "), names
+    corner = controls[-1]
+    assert 1280 - corner["right"] <= 24 and corner["top"] <= 16, corner
+
+
+def test_the_theme_says_its_choice_and_other_tabs_follow(pages: Pages, server: Server) -> None:
+    page = signed_in_page(pages, server, 1280)
+    other = page.context.new_page()
+    pages.watch(other)
+    for tab in (page, other):
+        tab.emulate_media(color_scheme="dark")  # so System -> Dark changes no colour
+    other.goto("/settings")
+    button = page.get_by_role("button", name=re.compile(r"^Theme: "))
+    label = page.locator("[data-theme-label]")
+    announce = page.locator("[data-theme-announce]")
+    expect(label).to_have_text("System")
+    expect(label).to_be_visible()
+    expect(announce).to_have_attribute("aria-live", "polite")
+    expect(announce).to_have_text("")  # nothing to say before a change
+
+    for shown, value in [("Dark", "dark"), ("Light", "light"), ("System", None)]:
+        button.click()
+        expect(label).to_have_text(shown)
+        expect(button).to_have_accessible_name(f"Theme: {shown}")
+        expect(announce).to_have_text(f"Theme: {shown}")
+        # The other tab, untouched, follows at once: no reload.
+        expect(other.locator("[data-theme-label]")).to_have_text(shown)
+        theme = "document.documentElement.dataset.theme ?? null"
+        assert other.evaluate(theme) == value
+        expect(other.get_by_role("button", name=re.compile(r"^Theme: "))).to_have_accessible_name(
+            f"Theme: {shown}"
+        )
+        assert other.locator("[data-theme-announce]").text_content() == ""  # said where clicked
+    # Said once, briefly: the words go, so a screen reader does not find them again later.
+    expect(announce).to_have_text("", timeout=8000)
+
+
+def test_the_theme_label_shows_on_the_sign_in_page_too(page: Page) -> None:
+    page.emulate_media(color_scheme="dark")
+    page.goto("/login")
+    label = page.locator("[data-theme-label]")
+    expect(label).to_have_text("System")
+    page.get_by_role("button", name=re.compile(r"^Theme: ")).click()
+    expect(label).to_have_text("Dark")
+    expect(page.locator("[data-theme-announce]")).to_have_text("Theme: Dark")
+
+
+def left_edges(page: Page) -> dict[str, float]:
+    """Where the words (or the icon) of each part of the open phone menu begin."""
+    result: dict[str, float] = page.evaluate(
+        """() => {
+          const textLeft = el => {
+            const range = document.createRange();
+            range.selectNodeContents(el);
+            return range.getClientRects()[0].left;
+          };
+          const out = {};
+          for (const a of document.querySelectorAll("#tabs a")) {
+            out[a.textContent.trim()] = textLeft(a);
+          }
+          out.who = textLeft(document.querySelector(".who"));
+          const icon = document.querySelector(".signout-button svg");
+          out["Sign Out"] = icon.getBoundingClientRect().left;
+          return out;
+        }"""
+    )
+    return result
+
+
+def test_the_phone_menu_lines_up_and_closes_when_tapped_outside(
+    pages: Pages, server: Server
+) -> None:
+    page = signed_in_page(pages, server, 390, 844)
+    menu = page.get_by_role("button", name="Menu")
+    tabs = page.get_by_role("navigation", name="Portal")
+    sign_out = page.get_by_role("button", name="Sign Out")
+    menu.click()
+    expect(sign_out).to_be_visible()
+    edges = left_edges(page)
+    assert max(edges.values()) - min(edges.values()) <= 1, edges
+
+    # A tap inside (on who is signed in) leaves it open; one on the page below closes it.
+    page.locator(".who").click()
+    expect(menu).to_have_attribute("aria-expanded", "true")
+    page.get_by_role("heading", name="Phone", level=1).click()
+    expect(menu).to_have_attribute("aria-expanded", "false")
+    expect(tabs).to_be_hidden()
+    expect(sign_out).to_be_hidden()
+    # The theme is in the bar, not the menu: it still shows, and a tap on it keeps the menu.
+    menu.click()
+    page.get_by_role("button", name=re.compile(r"^Theme: ")).click()
+    expect(menu).to_have_attribute("aria-expanded", "true")
+    # A tap on the bar outside the menu closes it too.
+    page.locator("header").click(position={"x": 150, "y": 10})
+    expect(menu).to_have_attribute("aria-expanded", "false")
+
+
+# The focused element's outline (width + offset around its box) must be inside the window and
+# inside every ancestor that clips what overflows it.
+RING = """() => {
+  const el = document.activeElement, style = getComputedStyle(el);
+  const grow = parseFloat(style.outlineWidth) + Math.max(0, parseFloat(style.outlineOffset));
+  const r = el.getBoundingClientRect();
+  const ring = {left: r.left - grow, top: r.top - grow,
+                right: r.right + grow, bottom: r.bottom + grow};
+  const clips = [{what: "the window", left: 0, top: 0,
+                  right: document.documentElement.clientWidth, bottom: innerHeight}];
+  for (let p = el.parentElement; p; p = p.parentElement) {
+    const s = getComputedStyle(p);
+    if (s.overflowX !== "visible" || s.overflowY !== "visible") {
+      const b = p.getBoundingClientRect();
+      if (p === document.body || p === document.documentElement) continue;
+      clips.push({what: p.tagName + "." + p.className, left: b.left, top: b.top, right: b.right,
+                  bottom: b.bottom});
+    }
+  }
+  const cut = clips.filter(c => ring.left < c.left - .5 || ring.top < c.top - .5
+                               || ring.right > c.right + .5 || ring.bottom > c.bottom + .5);
+  return {what: el.outerHTML.slice(0, 80), grow, ring, cut: cut.map(c => c.what)};
+}"""
+
+
+@pytest.mark.parametrize("width", [1280, 700, 390])
+def test_the_top_bars_focus_ring_is_never_cut_off(pages: Pages, server: Server, width: int) -> None:
+    page = signed_in_page(pages, server, width)
+    menu = page.get_by_role("button", name="Menu")
+    if menu.is_visible():
+        menu.click()
+    page.locator("body").focus()
+    page.evaluate("window.scrollTo(0, 0)")
+    problems = []
+    for _ in range(12):
+        page.keyboard.press("Tab")
+        if not page.evaluate("!!document.activeElement.closest('header')"):
+            if page.evaluate("document.activeElement.matches('.skip-link')"):
+                continue
+            break
+        ring = page.evaluate(RING)
+        assert ring["grow"] >= 4, ring  # a ring at all, and apart from the control
+        if ring["cut"]:
+            problems.append(ring)
+    assert not problems, problems
+
+
+def test_who_is_signed_in_keeps_to_one_line_at_700px(pages: Pages, server: Server) -> None:
+    page = signed_in_page(pages, server, 700)
+    who = page.locator(".who")
+    box = who.evaluate(
+        """el => ({lines: Math.round(el.getBoundingClientRect().height
+                                     / parseFloat(getComputedStyle(el).lineHeight)),
+                  cut: el.scrollWidth > el.clientWidth, title: el.title,
+                  text: el.textContent.replace(/\\s+/g, " ").trim()})"""
+    )
+    assert box["lines"] == 1, box
+    # All of it is there for whoever points at it, whether or not it fits.
+    assert box["title"] == "201 Ada Lovelace · Wicked Sprockets", box
+    header = page.locator("header").bounding_box()
+    assert header is not None and header["height"] < 70, header  # the bar is one row
