@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from portal.dev import patterns
-from tests.browser.conftest import Pages, Server, sign_in
+from tests.browser.conftest import Pages, Server, axe_violations, sign_in
 from tests.browser.sync_api import Page, expect
 
 pytestmark = pytest.mark.browser
@@ -284,3 +284,159 @@ def test_who_is_signed_in_keeps_to_one_line_at_700px(pages: Pages, server: Serve
     assert box["title"] == "201 Ada Lovelace · Wicked Sprockets", box
     header = page.locator("header").bounding_box()
     assert header is not None and header["height"] < 70, header  # the bar is one row
+
+
+# --- forms --------------------------------------------------------------------------------------
+
+REM = 16
+
+
+@pytest.mark.parametrize("where", ["/login", "/forgot-password", "/settings"])
+def test_forms_have_a_readable_width_on_a_desktop(pages: Pages, server: Server, where: str) -> None:
+    page = pages.new_page()
+    if where == "/settings":
+        sign_in(page, server)
+        expect(page).to_have_url(AT_PHONE)
+    page.goto(where)
+    box = page.locator("main form.form").bounding_box()
+    assert box is not None and 28 * REM <= box["width"] <= 32 * REM, box
+
+
+def test_the_empty_strength_hint_leaves_no_gap(pages: Pages, server: Server) -> None:
+    page = signed_in_page(pages, server, 1280)
+    page.get_by_role("link", name="Settings").click()
+    expect(page.get_by_label("Confirm new password")).to_be_visible()
+    gaps = page.evaluate(
+        """() => {
+          const bottom = id => document.getElementById(id).getBoundingClientRect().bottom;
+          const labelTop = id => document.querySelector(`label[for=${id}]`)
+            .getBoundingClientRect().top;
+          return {
+            plain: labelTop("new_password") - bottom("current_password"),
+            after_hint: labelTop("confirm_password") - bottom("new_password"),
+          };
+        }"""
+    )
+    assert abs(gaps["after_hint"] - gaps["plain"]) <= 1, gaps
+    # Typing brings the hint, with room made for it.
+    page.get_by_label("New password", exact=True).fill("sprockets")
+    expect(page.locator("#new_password-strength")).to_contain_text("Weak")
+
+
+# Whether the example username, where it shows in the element, is on one line.
+ONE_LINE = """(el, word) => {
+  const walker = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
+  const found = [];
+  for (let node; (node = walker.nextNode()); ) {
+    const at = node.data.indexOf(word);
+    if (at < 0) continue;
+    const range = document.createRange();
+    range.setStart(node, at);
+    range.setEnd(node, at + word.length);
+    found.push(new Set([...range.getClientRects()].map(r => Math.round(r.top))).size === 1);
+  }
+  return found;
+}"""
+
+
+def test_the_example_username_never_breaks_at_its_hyphen(page: Page) -> None:
+    example = "201-wickedsprockets"
+    page.goto("/forgot-password")
+    page.get_by_label("Username").fill("   ")  # passes `required`, not the server
+    page.get_by_role("button", name="Send Reset Link").click()
+    error = page.locator(".field-error")
+    expect(error).to_contain_text(example)
+    broken = []
+    for width in range(300, 641, 4):
+        page.set_viewport_size({"width": width, "height": 800})
+        for where in [page.locator(".field-hint"), error]:
+            found = where.evaluate(ONE_LINE, example)
+            assert found, f"no {example} in {where}"
+            if not all(found):
+                broken.append(f"{width}px: {where}")
+    assert not broken, broken
+
+
+# --- messages: success and error, told apart without colour -------------------------------------
+
+MARK = """el => {
+  const before = getComputedStyle(el, "::before");
+  return {content: before.content, background: before.backgroundColor,
+          edge: getComputedStyle(el).borderLeftColor, role: el.getAttribute("role")};
+}"""
+
+
+@pytest.mark.parametrize("theme", ["light", "dark"])
+def test_success_and_error_look_different_beyond_colour(
+    pages: Pages, start_server: Callable[..., Server], theme: str
+) -> None:
+    server = start_server()
+    page = pages.new_page(server=server)
+    page.add_init_script(f'localStorage.setItem("portal-theme", "{theme}")')
+    # An error: a refused sign-in, read out as an alert.
+    page.goto("/login")
+    page.get_by_label("Username").fill(server.username)
+    page.get_by_label("Password").fill("not the password")
+    page.get_by_role("button", name="Sign In").click()
+    alert = page.get_by_role("alert")
+    expect(alert).to_have_text("Invalid username or password")
+    error = alert.evaluate(MARK)
+    # A success: Change Password, read out as a status.
+    sign_in(page, server)
+    expect(page).to_have_url(AT_PHONE)
+    page.get_by_role("link", name="Settings").click()
+    page.get_by_label("Current password").fill(server.password)
+    new = "violet meadow 42 Kettle"
+    page.get_by_label("New password", exact=True).fill(new)
+    page.get_by_label("Confirm new password").fill(new)
+    page.get_by_role("button", name="Change Password").click()
+    status = page.get_by_role("status").filter(has_text="Your password was changed.")
+    expect(status).to_be_visible()
+    success = status.evaluate(MARK)
+    plain = page.evaluate(
+        """() => {  // an ordinary notice's edge, in this theme
+          const notice = document.createElement("p");
+          notice.className = "notice";
+          notice.textContent = "x";
+          document.querySelector("main").append(notice);
+          const edge = getComputedStyle(notice).borderLeftColor;
+          notice.remove();
+          return edge;
+        }"""
+    )
+    server.password = new
+
+    # Each has a mark of its own: a shape, not only a colour (the mark is not read out: the
+    # role says it).
+    assert error["content"] not in ("none", "normal"), error
+    assert success["content"] not in ("none", "normal"), success
+    assert error["content"] != success["content"], (error, success)
+    assert error["content"].endswith('/ ""') and success["content"].endswith('/ ""')
+    # And its own colour: the success's edge is not the plain notice's blue.
+    assert success["background"] != error["background"]
+    assert success["edge"] != plain, (success, plain)
+
+
+MESSAGE_STATES = [
+    "login-password-changed",
+    "login-signed-out",
+    "login-invalid",
+    "forgot-empty-username",
+    "settings-changed",
+    "settings-wrong-current",
+]
+
+
+@pytest.mark.parametrize("width", [1280, 375])
+@pytest.mark.parametrize("theme", ["light", "dark"])
+def test_the_messages_are_axe_clean(
+    pages: Pages, gallery: Server, axe_source: str, theme: str, width: int
+) -> None:
+    page = pages.new_page(viewport={"width": width, "height": 800}, server=gallery)
+    found = {}
+    for name in MESSAGE_STATES:
+        page.goto(f"/-/patterns/{name}?theme={theme}")
+        expect(page.locator("[data-theme-label]")).to_have_text(theme.title())
+        if violations := axe_violations(page, axe_source):
+            found[name] = violations
+    assert not found, found

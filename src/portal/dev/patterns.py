@@ -29,7 +29,11 @@ from portal.middleware.errors import MESSAGES
 from portal.phone.view import FAILURES, REASONS, Caller, PhoneView
 from portal.tabs import TABS
 
-login = states("Sign In", "login.html", {"error": None, "username": "", "next": "", "notice": None})
+login = states(
+    "Sign In",
+    "login.html",
+    {"error": None, "username": "", "next": "", "notice": None, "success": None},
+)
 forgot = states(
     "Forgot Password",
     "forgot.html",
@@ -106,10 +110,16 @@ REGISTRY: list[Pattern] = [
         next="/settings",
     ),
     login(
+        "login-signed-out",
+        "Signed out",
+        "A plain notice: news, neither good nor bad.",
+        notice=signin_routes.SIGNED_OUT_NOTICE,
+    ),
+    login(
         "login-password-changed",
         "Reset done",
-        "Where a reset lands.",
-        notice=reset_routes.CHANGED_MESSAGE,
+        "Where a reset lands: good news, marked as such.",
+        success=reset_routes.CHANGED_MESSAGE,
     ),
     login(
         "login-form-invalid",
@@ -209,6 +219,7 @@ REGISTRY: list[Pattern] = [
     settings(
         "settings-wrong-current",
         "Change Password: wrong current password",
+        "Each error has an exclamation mark as well as its colour.",
         errors={"current_password": password_service.WRONG_CURRENT},
     ),
     settings("settings-locked", "Change Password: locked", errors={"current_password": LOCKED}),
@@ -226,7 +237,7 @@ REGISTRY: list[Pattern] = [
     settings(
         "settings-changed",
         "Change Password: success",
-        "After the redirect (no JavaScript).",
+        "After the redirect (no JavaScript). Success has a tick as well as its colour.",
         changed=password_routes.CHANGED_MESSAGE,
     ),
     settings(

@@ -31,11 +31,14 @@ HOME = "/phone"
 def _login_page(
     request: Request, *, status_code: int = 200, error: str | None = None, **form: Any
 ) -> Response:
+    notice = form.get("notice")
     context = {
         "error": error,
         "username": form.get("username", ""),
         "next": form.get("next", ""),
-        "notice": form.get("notice") or sessions.take_flash(request),
+        "notice": notice,
+        # What a finished change left to say (a reset's "Your password was changed"): good news.
+        "success": None if notice else sessions.take_flash(request),
     }
     return render(request, "login.html", context, fragment=["form"], status_code=status_code)
 
