@@ -101,7 +101,7 @@ def test_every_state_renders(gallery: TestClient, name: str, theme: str) -> None
         ("login-password-changed", 'class="notice notice--success" role="status"'),
         ("login-signed-out", '<p class="notice" role="status"'),
         ("settings-changed", 'class="notice notice--success" id="change-password-status"'),
-        ("login", 'data-theme-label></span>'),
+        ("login", "data-theme-label></span>"),
         ("forgot-sent", "a link to choose a new password is on its way. It is valid for 1 hour."),
         ("reset-too-short", "Use at least 8 characters."),
         ("reset-invalid", "This Link No Longer Works"),
@@ -212,3 +212,14 @@ def test_enabled_in_dev_and_demo_mode_only(changes: dict[str, bool], on: bool) -
 def test_gallery_is_off_in_production(client: TestClient) -> None:
     assert client.get("/-/patterns").status_code == 404
     assert client.get("/-/patterns/login").status_code == 404
+
+
+def test_a_state_in_a_gallery_frame_leaves_autofocus_out(gallery: TestClient) -> None:
+    """The browser refuses autofocus in the sandboxed frames, with a console error each."""
+    alone = gallery.get("/-/patterns/login-invalid")
+    framed = gallery.get("/-/patterns/login-invalid", headers={"Sec-Fetch-Dest": "iframe"})
+
+    assert re.search(r"\sautofocus[\s>]", alone.text)
+    assert not re.search(r"\sautofocus[\s>]", framed.text)
+    assert framed.text.replace(" autofocus", "") == framed.text
+    assert "Sec-Fetch-Dest" in framed.headers["vary"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -284,6 +285,45 @@ def test_who_is_signed_in_keeps_to_one_line_at_700px(pages: Pages, server: Serve
     assert box["title"] == "201 Ada Lovelace · Wicked Sprockets", box
     header = page.locator("header").bounding_box()
     assert header is not None and header["height"] < 70, header  # the bar is one row
+
+
+# --- the pattern gallery ----------------------------------------------------------------------
+
+
+@pytest.mark.timeout(300)  # every state of the portal, loaded in one page
+def test_the_gallery_fits_a_phone_and_its_frames_raise_no_errors(
+    pages: Pages, gallery: Server
+) -> None:
+    page = pages.new_page(viewport={"width": 390, "height": 844}, server=gallery)
+    page.goto("/-/patterns")
+    frames = page.locator("iframe.pattern-frame")
+    assert frames.count() == 4 * len(patterns.REGISTRY)
+    # Nothing reaches past the right edge, the frames included (the page would hide them).
+    wide = page.evaluate(
+        """() => [...document.querySelectorAll("main *")]
+          .filter(el => el.getBoundingClientRect().right > document.documentElement.clientWidth)
+          .map(el => el.tagName + " " + (el.title || el.className))"""
+    )
+    assert not wide, wide[:10]
+    assert page.evaluate("document.documentElement.scrollWidth <= innerWidth")
+    # Every state loads (frames are lazy: load them now, in one theme; the other differs only
+    # in data-theme); the `pages` fixture fails the test on any console error or uncaught
+    # exception in any of them.
+    dark = page.locator("iframe.pattern-frame[src$='theme=dark']")
+    count = dark.count()
+    dark.evaluate_all("fs => fs.forEach(f => { f.loading = 'eager'; })")
+
+    def loading() -> list[Any]:
+        return [f for f in page.frames if f.url.endswith("theme=dark")]
+
+    for _ in range(120):
+        if len(loading()) >= count:
+            break
+        page.wait_for_timeout(500)
+    assert len(loading()) == count
+    for frame in loading():
+        frame.wait_for_load_state("load", timeout=60_000)
+    page.wait_for_timeout(1000)  # the last frames' scripts
 
 
 # --- forms --------------------------------------------------------------------------------------
