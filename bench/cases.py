@@ -21,13 +21,8 @@ from bench.transfer import form_token
 from portal.base.clock import Clock
 from portal.base.settings import Settings
 from portal.domain import accounts
-from portal.security.sessionstore import (
-    SESSIONS,
-    DatabaseStore,
-    RedisStore,
-    Slide,
-    new_session_id,
-)
+from portal.security.redisstore import RedisStore
+from portal.security.sessionstore import SESSIONS, DatabaseStore, Slide, new_session_id
 from portal.web import csrf
 from portal.web.shared import Shared
 

@@ -121,7 +121,7 @@ def bare_app(settings: Settings) -> Starlette:
     reach if all of those cost nothing.
     """
     templates = make_templates(tabs=tabs.TABS, context_processors=[shell_context])
-    account = Account(1, "201", "Floor", None, "floor", "Floor", "stamp")
+    account = Account(1, "201", "Floor", "floor", "Floor", "stamp")
     context = form_context(settings)
 
     async def bare(request: Request) -> PlainTextResponse:

@@ -12,7 +12,7 @@ from starlette.testclient import TestClient
 
 from portal.base.settings import Settings
 from portal.cli import main
-from portal.domain import accounts
+from portal.domain import signouts
 from tests.conftest import PASSWORD, Account, Auth, csrf_from, run
 
 
@@ -108,7 +108,7 @@ def test_password_changes_unlocks_and_admin_resets_are_recorded(
 
     async def admin(shared: Any) -> None:
         async with shared.db() as session:
-            await accounts.set_password(session, shared.passwords, account.username)
+            await signouts.set_password(session, shared.passwords, shared.store, account.username)
 
     run(client, admin)
     events = [fields(line)[1:3] for line in trail(account.username)]

@@ -7,6 +7,7 @@ import io
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -20,6 +21,7 @@ from starlette.testclient import TestClient
 from portal.app import create_app
 from portal.base.settings import Settings
 from portal.cli import main
+from portal.phone.sipserver import available
 from tests.conftest import Auth, csrf_from
 from tests.servers import PORTAL, free_port, portal_command, portal_server
 
@@ -29,6 +31,9 @@ def cli(settings: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.Capt
     """Run `portal ARGS` in-process; returns (exit code, stdout, stderr)."""
     monkeypatch.setenv("PORTAL_DATABASE_URL", settings.database_url)
     monkeypatch.delenv("PORTAL_REDIS_URL", raising=False)
+    if settings.redis_url:  # as the server's: the commands that end sessions reach them there
+        monkeypatch.setenv("PORTAL_REDIS_URL", settings.redis_url)
+        monkeypatch.setenv("PORTAL_REDIS_PREFIX", settings.redis_prefix)
 
     def run(*args: str, stdin: str | None = None) -> tuple[int, str, str]:
         if stdin is not None:
@@ -106,7 +111,8 @@ def test_set_password_signs_out_and_prints_the_new_one(cli, settings: Settings) 
         (("serve", "--workers", "2"), None, "needs PORTAL_REDIS_URL"),
     ],
 )
-def test_mistakes_exit_non_zero_with_one_line(cli, args, stdin, message) -> None:  # type: ignore[no-untyped-def]
+def test_mistakes_exit_non_zero_with_one_line(cli, args, stdin, message, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.delenv("PORTAL_REDIS_URL", raising=False)  # `serve --workers 2` says it is needed
     cli("tenant", "add", "acme", "--name", "Acme")
     cli("extension", "add", "7-acme", "--name", "Bo", "--password-stdin", stdin="first password\n")
     code, _, err = cli(*args, stdin=stdin)
@@ -203,7 +209,7 @@ def test_demo_reload_is_the_designers_loop_in_one_command(tmp_path: Path) -> Non
     log_path = tmp_path / "demo.log"
     with log_path.open("w") as log:
         demo = subprocess.Popen(
-            [PORTAL, "demo", "--reload", "--port", str(port)],
+            [PORTAL, "demo", "--reload", "--port", str(port), "--sip-port", str(free_port())],
             cwd=tmp_path,
             env=env,
             stdout=log,
@@ -231,3 +237,158 @@ def test_demo_reload_is_the_designers_loop_in_one_command(tmp_path: Path) -> Non
     finally:
         os.killpg(demo.pid, signal.SIGTERM)
         demo.wait(15)
+
+
+# --- the newcomer's path: ports in use, and the demo's passwords ------------------------------
+
+DEMO_SIP = {  # an operator's phone system: the demo starts no Kamailio of its own
+    "PORTAL_SIP_WS_URL": "ws://127.0.0.1:9",
+    "PORTAL_SIP_DOMAIN": "localhost",
+    "PORTAL_SIP_SECRET": "a-secret-of-sixteen-characters-or-more",
+}
+
+
+def clean_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PORTAL_")}
+    env.update(
+        PORTAL_DATABASE_URL=f"sqlite:///{tmp_path / 'portal.db'}",
+        PORTAL_SMTP_PORT=str(free_port()),
+        PYTHONUNBUFFERED="1",
+        **extra,
+    )
+    return env
+
+
+@pytest.mark.parametrize(
+    ("command", "busy", "whose", "how"),
+    [
+        ("serve", "portal", "the portal", "--port"),
+        ("serve-demo", "mail", "its mail sink", "PORTAL_SMTP_PORT"),
+        ("demo", "portal", "the portal", "--port"),
+        ("demo", "mail", "its mail sink", "PORTAL_SMTP_PORT"),
+        ("demo", "sip", "the demo's Kamailio", "--sip-port"),
+    ],
+)
+def test_a_port_in_use_is_one_line_naming_it_and_how_to_change_it(
+    tmp_path: Path, command: str, busy: str, whose: str, how: str
+) -> None:
+    if busy == "sip" and (reason := available()):
+        pytest.skip(f"the demo starts no Kamailio here: {reason}")
+    env = clean_env(tmp_path, PORTAL_SECRET_KEY="port-test")
+    ports = {"portal": free_port(), "sip": free_port()}
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        if busy == "mail":
+            env["PORTAL_SMTP_PORT"] = str(port)
+        else:
+            ports[busy] = port
+        args = ["serve", "--port", str(ports["portal"])]
+        if command == "serve-demo":
+            env["PORTAL_DEMO"] = "1"
+        elif command == "demo":
+            args = ["demo", "--port", str(ports["portal"]), "--sip-port", str(ports["sip"])]
+        done = subprocess.run(
+            [PORTAL, *args],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert done.returncode == 1
+    assert done.stderr == (
+        f"portal: port {port} on 127.0.0.1 is already in use: choose another for {whose} with"
+        f" {how}\n"
+    )
+    assert "serving" not in done.stdout
+    assert not (tmp_path / "portal.db").exists()  # nothing was started or changed first
+
+
+def run_demo(env: dict[str, str], cwd: Path, log_path: Path) -> str:
+    """`portal demo` until it answers, then stopped; returns what it printed."""
+    port = free_port()
+    with log_path.open("w") as log:
+        demo = subprocess.Popen(
+            [PORTAL, "demo", "--port", str(port), "--sip-port", str(free_port())],
+            cwd=cwd,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert demo.poll() is None, f"portal demo exited:\n{log_path.read_text()}"
+            with contextlib.suppress(httpx2.HTTPError):
+                if httpx2.get(f"http://127.0.0.1:{port}/login", timeout=1).status_code == 200:
+                    break
+            assert time.monotonic() < deadline, log_path.read_text()
+            time.sleep(0.2)
+    finally:
+        os.killpg(demo.pid, signal.SIGTERM)
+        demo.wait(15)
+    return log_path.read_text()
+
+
+def password_of_201(printed: str) -> str:
+    found = re.search(r"^  201-wickedsprockets  password: (\S+)  ", printed, re.MULTILINE)
+    assert found, printed
+    return found.group(1)
+
+
+def signs_in(base: str, password: str) -> bool:
+    with httpx2.Client(base_url=base, timeout=30) as browser:
+        token = csrf_from(browser.get("/login").text)
+        answer = browser.post(
+            "/login",
+            data={"username": "201-wickedsprockets", "password": password, "csrf_token": token},
+        )
+        assert answer.status_code in (200, 303), answer.text
+        return answer.status_code == 303
+
+
+def test_the_demo_run_again_names_the_command_that_resets_its_passwords(tmp_path: Path) -> None:
+    env = clean_env(tmp_path, **DEMO_SIP)
+
+    # Before the demo has seeded anything, there is nothing to reset: one clear line.
+    refused = subprocess.run(
+        [PORTAL, "demo", "--reset-passwords"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert refused.returncode == 1
+    assert refused.stderr.startswith("portal: no demo extension 201-wickedsprockets")
+    assert refused.stderr.count("\n") == 1
+
+    first = password_of_201(run_demo(env, tmp_path, tmp_path / "first.log"))
+    again = run_demo(env, tmp_path, tmp_path / "again.log")
+    assert "password:" not in again
+    assert f"To set new ones and see them: {PORTAL} demo --reset-passwords" in again
+
+    reset = subprocess.run(
+        [PORTAL, "demo", "--reset-passwords"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert reset.returncode == 0, reset.stderr
+    new = password_of_201(reset.stdout)
+    assert "202-wickedsprockets  password: " in reset.stdout
+    assert new != first
+    assert "serving" not in reset.stdout  # it resets and exits
+
+    serving = {k: v for k, v in env.items() if k != "PORTAL_SMTP_PORT"}
+    with portal_server({**serving, "PORTAL_SECRET_KEY": "reset-test"}, tmp_path / "s.log") as s:
+        assert not signs_in(s.base, first)
+        assert signs_in(s.base, new)

@@ -162,7 +162,7 @@ def test_a_newcomer_resets_201s_password_in_the_demo(tmp_path: Path) -> None:
     }
     with (tmp_path / "demo.log").open("w") as log:
         demo = subprocess.Popen(
-            [PORTAL, "demo", "--port", str(port)],
+            [PORTAL, "demo", "--port", str(port), "--sip-port", str(free_port())],
             cwd=tmp_path,
             env=env,
             stdout=log,

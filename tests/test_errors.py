@@ -43,7 +43,7 @@ def test_500_shows_a_friendly_page_and_no_traceback(
     async def broken(*args: Any) -> None:
         raise RuntimeError("secret internals: password=hunter2")
 
-    monkeypatch.setattr("portal.web.guard.load_account", broken)
+    monkeypatch.setattr("portal.web.guard.current_account", broken)
     response = quiet_client.get("/phone")
     assert response.status_code == 500
     assert "Something went wrong" in response.text

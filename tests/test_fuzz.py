@@ -36,7 +36,7 @@ from portal.base.models import Extension, ResetToken
 from portal.base.settings import Settings, parse_networks
 from portal.domain import accounts
 from portal.flows.reset.service import token_hash
-from portal.security.sessionstore import SEEN
+from portal.security.sessionstore import SEEN, Owner
 from portal.web import csrf, guard
 from portal.web.shared import Shared
 from tests.conftest import PASSWORD, Account, make_account_in, run
@@ -280,11 +280,13 @@ class Portal:
             data = {
                 guard.USER_KEY: account.id,
                 guard.STAMP_KEY: account.stamp,
+                guard.SHOWN_KEY: guard.shown(account),
                 csrf.SESSION_KEY: token,
                 SEEN: services.clock(),
             }
             idle = services.settings.session_idle_seconds
-            return await services.store.create(json.dumps(data).encode(), idle)
+            owner = Owner(account.id, account.stamp)
+            return await services.store.create(json.dumps(data).encode(), idle, owner=owner)
 
         return run(self.client, work), token
 

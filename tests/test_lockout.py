@@ -163,6 +163,18 @@ async def test_the_fifth_failure_locks_for_the_whole_window(counters: Counters) 
 
 
 @pytest.mark.anyio
+async def test_a_failure_says_how_many_each_counter_still_allows(counters: Counters) -> None:
+    both = (Limit("address", 20), Limit("account", 3))
+    answers = []
+    for n in range(3):
+        assert await counters.take(both, f"t{n}", T0) == Taken()
+        answers.append(await counters.fail(both, f"t{n}", T0))
+    assert answers == [[19, 2], [18, 1], [17, 0]]  # the third locked the account's counter
+    # A repeat (a retried script) counts nowhere, and still says where things stand.
+    assert await counters.fail(both, "t2", T0) == [17, 0]
+
+
+@pytest.mark.anyio
 async def test_failures_older_than_the_window_no_longer_count(counters: Counters) -> None:
     await _fail_at(counters, T0, times=4)
     await _fail_at(counters, T0 + 901)

@@ -89,7 +89,7 @@ def test_an_unexpected_error_is_logged_once_with_the_id_its_page_carries(
     async def broken(*args: object) -> None:
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr("portal.web.guard.load_account", broken)
+    monkeypatch.setattr("portal.web.guard.current_account", broken)
     response = auth.client.get("/phone")
     assert response.status_code == 500
     assert "Something went wrong" in response.text

@@ -18,7 +18,7 @@ from starlette.testclient import TestClient
 
 from portal.base.models import OutboxMessage
 from portal.base.settings import Settings
-from portal.domain import accounts
+from portal.domain import signouts
 from tests.conftest import PASSWORD, Account, Auth, csrf_from, run
 from tests.servers import portal_command, portal_server
 from tests.smtp import TestSink
@@ -240,7 +240,9 @@ def test_any_password_change_voids_outstanding_links(
 
     async def admin_reset(shared: Any) -> None:
         async with shared.db() as session:
-            await accounts.set_password(session, shared.passwords, account.username, NEW)
+            await signouts.set_password(
+                session, shared.passwords, shared.store, account.username, NEW
+            )
 
     run(client, admin_reset)
     assert client.get(path).status_code == 410

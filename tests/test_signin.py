@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
 
+from portal.app import create_app
 from portal.base.clock import Clock
-from tests.conftest import Account, Auth, csrf_from
+from portal.base.settings import Settings
+from tests.conftest import PASSWORD, Account, Auth, csrf_from
 
 INVALID = "Invalid username or password"
 
@@ -252,7 +255,7 @@ def test_sign_out_when_already_signed_out_just_goes_to_login(client: TestClient)
 def test_admin_password_reset_signs_out_existing_sessions(
     auth: Auth, account: Account, client: TestClient
 ) -> None:
-    from portal.domain import accounts
+    from portal.domain import signouts
     from tests.conftest import run
 
     auth.login()
@@ -260,8 +263,12 @@ def test_admin_password_reset_signs_out_existing_sessions(
 
     async def reset(services: Any) -> None:
         async with services.db() as session:
-            await accounts.set_password(
-                session, services.passwords, account.username, "a brand new password"
+            await signouts.set_password(
+                session,
+                services.passwords,
+                services.store,
+                account.username,
+                "a brand new password",
             )
 
     run(client, reset)
@@ -317,3 +324,120 @@ def test_csrf_token_may_come_as_a_header(account: Account, client: TestClient) -
         headers={"X-CSRF-Token": token, "HX-Request": "true"},
     )
     assert response.headers["HX-Redirect"] == "/phone"
+
+
+# --- the username this browser remembers -----------------------------------------------------
+
+NAME_FIELD = 'name="username" type="text" value="{}"'
+NOT_YOU = '<a href="/login/not-you">Not you?</a>'
+
+
+def device_cookie_header(response: Any) -> str:
+    found = [c for c in response.headers.get_list("set-cookie") if c.startswith("portal_device=")]
+    assert len(found) == 1, response.headers.get_list("set-cookie")
+    return found[0]
+
+
+def test_after_sign_out_the_login_page_offers_the_name_again(
+    auth: Auth, account: Account, client: TestClient
+) -> None:
+    cookie = device_cookie_header(auth.login())
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/login" in cookie
+    assert "Secure" not in cookie  # http:// base URL; https below
+    auth.logout()
+    page = client.get("/login")
+    assert NAME_FIELD.format(account.username) in page.text
+    assert NOT_YOU in page.text
+    assert PASSWORD not in page.text
+    # ...and after an idle sign-out, with where the session ended kept.
+    idle = client.get("/login", params={"reason": "idle", "next": "/settings"})
+    assert NAME_FIELD.format(account.username) in idle.text
+    assert '<a href="/login/not-you?next=/settings">Not you?</a>' in idle.text
+
+
+def test_not_you_forgets_the_name_but_the_device_keeps_its_counter(
+    auth: Auth, account: Account, client: TestClient
+) -> None:
+    auth.login()
+    auth.logout()
+    answer = client.get("/login/not-you")
+    assert answer.status_code == 303 and answer.headers["location"] == "/login"
+    cookie = device_cookie_header(answer)
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/login" in cookie
+    assert account.username not in cookie
+    page = client.get("/login")
+    assert NAME_FIELD.format("") in page.text and "Not you?" not in page.text
+
+    # Someone else fills the account's counter; this browser, once the owner's, still gets in.
+    kept = client.cookies["portal_device"]
+    client.cookies.clear()
+    for _ in range(5):
+        auth.login(password="wrong password")
+    assert auth.login().status_code == 429
+    client.cookies.clear()
+    client.cookies.set("portal_device", kept, path="/login")
+    assert auth.login().headers["location"] == "/phone"
+
+
+@pytest.mark.parametrize(
+    ("next_value", "location"),
+    [("/settings", "/login?next=%2Fsettings"), ("https://evil.example/", "/login")],
+)
+def test_not_you_keeps_only_a_local_next(
+    client: TestClient, next_value: str, location: str
+) -> None:
+    answer = client.get("/login/not-you", params={"next": next_value})
+    assert answer.headers["location"] == location
+    assert "portal_device" not in answer.headers.get("set-cookie", "")  # nothing to forget
+
+
+def test_a_device_cookie_that_does_not_verify_shows_the_empty_form(
+    auth: Auth, account: Account, client: TestClient, make_account: Any
+) -> None:
+    auth.login()
+    auth.logout()
+    genuine = client.cookies["portal_device"]
+    name, nonce, signature = genuine.split(".")
+    make_account("202-wickedsprockets", email=None)
+    for planted in [
+        f"202-wickedsprockets.{nonce}.{signature}",  # another name on 201's signature
+        f"{name}.{nonce}.{'0' * 32}",
+        f"{name}.{nonce}",
+        "a.b.c.d",
+        ".x.y",
+        "x" * 500,
+    ]:
+        client.cookies.clear()
+        client.cookies.set("portal_device", planted, path="/login")
+        page = client.get("/login")
+        assert page.status_code == 200, planted
+        assert NAME_FIELD.format("") in page.text and "Not you?" not in page.text, planted
+        assert client.get("/login/not-you").status_code == 303
+
+
+def test_the_remembered_name_is_one_that_signed_in(
+    auth: Auth, account: Account, client: TestClient
+) -> None:
+    """Never what was typed in a failed attempt (a password in the wrong box, say)."""
+    auth.login(username=PASSWORD, password=account.username)
+    auth.login(username="202-wickedsprockets", password="x")
+    assert "portal_device" not in client.cookies
+    assert NAME_FIELD.format("") in client.get("/login").text
+    auth.login(username=" 201-WickedSprockets ")  # remembered as the canonical name
+    auth.logout()
+    auth.login(username="202-wickedsprockets", password="x")  # a failure changes nothing
+    assert NAME_FIELD.format(account.username) in client.get("/login").text
+
+
+def test_under_https_the_device_cookie_is_secure(settings: Settings, account: Account) -> None:
+    secure = replace(settings, base_url="https://portal.example.com")
+    with TestClient(
+        create_app(secure), base_url="https://portal.example.com", follow_redirects=False
+    ) as client:
+        auth = Auth(client)
+        cookie = device_cookie_header(auth.login())
+        assert "; Secure" in cookie and "HttpOnly" in cookie and "SameSite=strict" in cookie
+        assert "Domain" not in cookie
+        auth.logout()
+        assert NAME_FIELD.format(account.username) in client.get("/login").text
+        assert "; Secure" in device_cookie_header(client.get("/login/not-you"))

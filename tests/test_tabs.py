@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 from starlette.testclient import TestClient
 
+from portal.base.clock import Clock
 from portal.tabs import TABS
-from tests.conftest import Account, Auth
+from tests.conftest import Account, Auth, csrf_from
 
 HTMX = {"HX-Request": "true"}
 EVERY_TAB = [(tab.path, tab.label) for tab in TABS]
@@ -94,3 +95,36 @@ def test_history_restore_request_when_signed_out_gets_hx_redirect(client: TestCl
 
 def test_session_status_for_a_visitor(client: TestClient) -> None:
     assert client.get("/session").json() == {"signed_in": False, "remaining": 0}
+
+
+def idle_of(client: TestClient) -> int:
+    idle: int = client.app.state.shared.settings.session_idle_seconds  # type: ignore[attr-defined]
+    return idle
+
+
+def test_stay_signed_in_slides_the_session(signed_in: TestClient, clock: Clock) -> None:
+    """The idle warning's "Stay Signed In": one POST, and the time left is whole again."""
+    idle = idle_of(signed_in)
+    token = csrf_from(signed_in.get("/settings").text)
+    clock.offset += idle - 100  # the warning shows two minutes before the end
+    assert signed_in.get("/session").json()["remaining"] == pytest.approx(100, abs=2)
+    stay = signed_in.post("/session", headers={"X-CSRF-Token": token})
+    assert stay.status_code == 200
+    assert stay.json() == {"signed_in": True, "remaining": pytest.approx(idle, abs=2)}
+    assert signed_in.get("/session").json()["remaining"] == pytest.approx(idle, abs=2)
+    clock.offset += 200  # past the first expiry
+    assert signed_in.get("/settings").status_code == 200
+
+
+def test_stay_signed_in_needs_the_csrf_token_and_a_session(
+    signed_in: TestClient, clock: Clock
+) -> None:
+    idle = idle_of(signed_in)
+    token = csrf_from(signed_in.get("/settings").text)
+    clock.offset += idle - 100
+    assert signed_in.post("/session").status_code == 403
+    assert signed_in.post("/session", headers={"X-CSRF-Token": "forged"}).status_code == 403
+    clock.offset += idle + 1  # too late: the session is gone, and a POST cannot bring it back
+    late = signed_in.post("/session", headers={"X-CSRF-Token": token})
+    assert late.status_code in (401, 403)
+    assert signed_in.get("/session").json() == {"signed_in": False, "remaining": 0}

@@ -80,6 +80,48 @@ def test_htmx_gets_the_locked_form_partial(auth: Auth, account: Account) -> None
     assert LOCKED.search(response.text)
 
 
+ALERT = re.compile(r'<div class="form-error" id="login-error" role="alert">(.*?)</div>', re.S)
+FORGOT_LINK = '<a href="/forgot-password" data-forgot-link>Forgot password?</a>'
+
+
+def alert_html(html: str) -> str:
+    found = ALERT.search(html)
+    assert found, html
+    return found.group(1)
+
+
+def alert_of(html: str) -> str:
+    """The sign-in form's error as a reader hears it: its text, links included."""
+    return re.sub(r"<[^>]+>", "", alert_html(html)).strip()
+
+
+@pytest.mark.parametrize(
+    "username",
+    ["201-wickedsprockets", "202-wickedsprockets", "not-a-real-one"],
+    ids=["known", "unknown", "malformed"],
+)
+def test_from_the_third_failure_the_answer_says_how_many_are_left(
+    settings: Settings, account: Account, username: str
+) -> None:
+    """Counted per name typed, known or not; the numbers come from the settings."""
+    policy = replace(settings, login_lockout_seconds=900, login_max_failures=6)
+    with new_client(create_app(policy)) as client:
+        answers = fail(Auth(client), 7, username=username)
+    left = "Invalid username or password. {} left before a 15-minute wait."
+    assert [alert_of(r.text) for r in answers] == [
+        INVALID,
+        INVALID,
+        left.format("3 attempts"),
+        left.format("2 attempts"),
+        left.format("1 attempt"),
+        "Invalid username or password. Too many failed attempts. Try again in 15 minutes."
+        " Forgot password?",
+        "Too many failed attempts. Try again in 15 minutes. Forgot password?",
+    ]
+    assert [r.status_code for r in answers] == [200] * 6 + [429]
+    assert [FORGOT_LINK in alert_html(r.text) for r in answers] == [False] * 5 + [True] * 2
+
+
 def test_spellings_of_one_username_share_one_counter(auth: Auth, account: Account) -> None:
     for username in ["201-WickedSprockets", " 201-wickedsprockets ", "201-WICKEDSPROCKETS"] * 2:
         auth.login(username=username, password="wrong")

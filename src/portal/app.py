@@ -37,7 +37,8 @@ from portal.middleware.sessions import SessionMiddleware
 from portal.phone import routes as phone_routes
 from portal.phone.view import shell_context
 from portal.security.passwords import Passwords
-from portal.security.sessionstore import DatabaseStore, PortalStore, RedisStore
+from portal.security.redisstore import RedisStore
+from portal.security.sessionstore import DatabaseStore, PortalStore
 from portal.security.throttle import Throttle
 from portal.web.assets import Assets
 from portal.web.shared import STATE_KEY, Shared

@@ -11,14 +11,18 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import NoReturn, TypeVar
 
+from redis.asyncio import Redis
 from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.applications import Starlette
 
-from portal.base import db, logs
+from portal.base import db, logs, ports
 from portal.base.clock import as_utc
 from portal.base.settings import Settings, SettingsError
-from portal.domain import accounts, audit
+from portal.domain import accounts, audit, signouts
+from portal.phone.demo import DEMO_WS_PORT
 from portal.security.passwords import Passwords
+from portal.security.redisstore import RedisStore
+from portal.security.sessionstore import DatabaseStore, PortalStore
 
 T = TypeVar("T")
 DEMO_SMTP_PORT = 8025  # the demo's own mail sink, on 127.0.0.1
@@ -47,6 +51,17 @@ def build_parser() -> Parser:
     demo.add_argument(
         "--reload", action="store_true", help="the designers' loop: reload on save of any file"
     )
+    demo.add_argument(
+        "--sip-port",
+        type=int,
+        default=DEMO_WS_PORT,
+        help=f"the port of the demo's own Kamailio (default {DEMO_WS_PORT})",
+    )
+    demo.add_argument(
+        "--reset-passwords",
+        action="store_true",
+        help="set new passwords for the demo's extensions, print them and exit",
+    )
 
     database = commands.add_parser("db", help="database maintenance")
     db_commands = database.add_subparsers(dest="db_command", required=True, parser_class=Parser)
@@ -74,6 +89,8 @@ def build_parser() -> Parser:
     ext_pw.add_argument("--password-stdin", action="store_true")
     ext_unlock = ext_commands.add_parser("unlock", help="lift a sign-in lockout")
     ext_unlock.add_argument("code", metavar="EXT-CODE")
+    ext_out = ext_commands.add_parser("sign-out", help="end all of its sessions now")
+    ext_out.add_argument("code", metavar="EXT-CODE")
 
     trail = commands.add_parser("audit", help="show the audit trail, newest first")
     trail.add_argument("code", metavar="EXT-CODE", nargs="?", help="only this extension")
@@ -123,6 +140,10 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         _run(settings, lambda s: accounts.unlock(s, args.code))
         print(f"extension {args.code} unlocked: it may sign in again now")
         return 0
+    if args.extension_command == "sign-out":
+        ended = _run_with_store(settings, lambda s, store: signouts.sign_out(s, store, args.code))
+        print(f"extension {args.code} signed out: {ended} session{'s' * (ended != 1)} ended")
+        return 0
     passwords = Passwords.from_settings(settings)
     password = _read_password() if args.password_stdin else None
     if args.extension_command == "add":
@@ -140,10 +161,10 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         )
         print(f"extension {args.code} added")
     else:
-        generated = _run(
+        generated = _run_with_store(
             settings,
-            lambda s: accounts.set_password(
-                s, passwords, args.code, password, min_length=settings.password_min_length
+            lambda s, store: signouts.set_password(
+                s, passwords, store, args.code, password, min_length=settings.password_min_length
             ),
         )
         print(f"password of {args.code} set; its sessions are signed out")
@@ -179,12 +200,29 @@ def _read_password() -> str:
 
 
 def _run(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    return _run_with_store(settings, lambda session, _store: work(session))
+
+
+def _run_with_store(
+    settings: Settings, work: Callable[[AsyncSession, PortalStore], Awaitable[T]]
+) -> T:
+    """`work` on a database session and the session store, for ending an extension's
+    sessions: the database's, or Redis's when PORTAL_REDIS_URL is set."""
+
     async def go() -> T:
         engine = db.make_engine(settings.database_url)
+        redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
+        store: PortalStore = (
+            RedisStore(redis, settings.secret_key, settings.redis_prefix)
+            if redis is not None
+            else DatabaseStore(engine, settings.secret_key)
+        )
         try:
             async with db.make_sessionmaker(engine)() as session:
-                return await work(session)
+                return await work(session, store)
         finally:
+            if redis is not None:
+                await redis.aclose()
             await db.dispose(engine)
 
     return asyncio.run(go())
@@ -208,6 +246,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
             "--workers above 1 needs PORTAL_REDIS_URL: workers must share sign-in limits"
         )
     settings.check_serving()
+    _check_ports(_ports_of(args, settings))
     if args.reload:
         # Templates, CSS and JS are re-read when they change, with no restart (the demo's mail
         # sink keeps what it caught); a change to the code restarts the server.
@@ -229,20 +268,67 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+Listener = tuple[str, int, str, str]  # host, port, whose it is, the flag or setting for it
+
+
+def _ports_of(args: argparse.Namespace, settings: Settings) -> list[Listener]:
+    """What `portal serve` (or demo) listens on."""
+    wanted = [(args.host, args.port, "the portal", "--port")]
+    if settings.demo:
+        wanted.append((settings.smtp_host, settings.smtp_port, "its mail sink", "PORTAL_SMTP_PORT"))
+    return wanted
+
+
+def _check_ports(wanted: list[Listener]) -> None:
+    """Refuse, one line for each port already taken, before anything starts or is printed."""
+    busy = [
+        f"port {port} on {host} is already in use: choose another for {whose} with {how}"
+        for host, port, whose, how in wanted
+        if ports.in_use(host, port)
+    ]
+    if busy:
+        raise CommandError("\nportal: ".join(busy))
+
+
+def _reset_command() -> str:
+    """How this command was called, for a line telling the user to call it again."""
+    called = sys.argv[0] if sys.argv and os.path.basename(sys.argv[0]) == "portal" else "portal"
+    if os.path.isabs(called) and not os.path.relpath(called).startswith(os.pardir):
+        called = os.path.relpath(called)  # .venv/bin/portal, as `make run` calls it
+    return f"{called} demo --reset-passwords"
+
+
 def _demo(args: argparse.Namespace) -> int:
-    from portal.dev.demo import seed
-    from portal.phone.demo import demo_phone_system
+    from portal.dev.demo import reset_passwords, seed
+    from portal.phone.demo import demo_phone_system, starts_kamailio
 
     os.environ["PORTAL_DEMO"] = "1"
     os.environ.setdefault("PORTAL_SMTP_PORT", str(DEMO_SMTP_PORT))
     os.environ.setdefault("PORTAL_MAIL_POLL_SECONDS", "1")
     os.environ.setdefault("PORTAL_BASE_URL", f"http://{args.host}:{args.port}")
     origin = os.environ["PORTAL_BASE_URL"].rstrip("/")
-    with demo_phone_system(Path("var") / "sip", origin) as (phone_settings, phone_line):
+    if args.reset_passwords:
+        settings = Settings.from_env()
+        db.upgrade(settings.database_url)
+        passwords = Passwords.from_settings(settings)
+        for line in _run_with_store(
+            settings, lambda s, store: reset_passwords(s, passwords, store)
+        ):
+            print(line)
+        return 0
+    wanted = _ports_of(args, Settings.from_env())
+    if starts_kamailio():
+        wanted.append(("127.0.0.1", args.sip_port, "the demo's Kamailio", "--sip-port"))
+    _check_ports(wanted)
+    with demo_phone_system(Path("var") / "sip", origin, args.sip_port) as (
+        phone_settings,
+        phone_line,
+    ):
         os.environ.update(phone_settings)
         settings = Settings.from_env()
         db.upgrade(settings.database_url)
-        for line in _run(settings, lambda s: seed(s, Passwords.from_settings(settings))):
+        passwords = Passwords.from_settings(settings)
+        for line in _run(settings, lambda s: seed(s, passwords, _reset_command())):
             print(line)
         base = f"http://{args.host}:{args.port}"
         print(f"serving the demo on {base}  (Ctrl-C stops it)")

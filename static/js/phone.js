@@ -572,6 +572,7 @@
       headers: { "X-CSRF-Token": csrfToken() },
     }).then(function (response) {
       if (response.status === 401 || response.status === 403) signedOut();
+      else if (response.ok) document.dispatchEvent(new CustomEvent("portal:active")); // portal.js re-arms
     }, function () { /* offline for a moment: the next one will do */ });
   }
 
@@ -580,7 +581,8 @@
     aliveTimer = null;
     if (!on) return;
     var idle = parseInt(document.body.dataset.sessionIdle || "0", 10) || 600;
-    aliveTimer = setInterval(activity, Math.max(5, Math.min(60, idle / 4)) * 1000);
+    // Well within the time before portal.js's idle warning (at least half the limit) is due.
+    aliveTimer = setInterval(activity, Math.max(1, Math.min(60, idle / 4)) * 1000);
   }
 
   // --- The controls. ---

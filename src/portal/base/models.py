@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Column, DateTime, Index, LargeBinary, UniqueConstraint
+from sqlalchemy import Column, DateTime, ForeignKey, Index, Integer, LargeBinary, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from portal.base.clock import utcnow
+from portal.base.clock import as_utc, utcnow
 
 
 class Tenant(SQLModel, table=True):
@@ -44,15 +44,36 @@ class Extension(SQLModel, table=True):
     )
 
 
+def credential_stamp(extension_id: int, password_changed_at: datetime) -> str:
+    """Changes whenever an extension's password is set: a sign-in carries the one it checked,
+    and a session is stored only while it is still the extension's."""
+    return f"{extension_id}:{as_utc(password_changed_at).timestamp():.6f}"
+
+
 class WebSession(SQLModel, table=True):
-    """A server-side session; `id` is a keyed hash of the cookie value, never the value itself."""
+    """A server-side session; `id` is a keyed hash of the cookie value, never the value itself.
+
+    `extension_id` indexes the sessions of one extension, so that ending them all (a password
+    change, a reset, a disabled or deleted extension) is one indexed DELETE, never a scan.
+    """
 
     __tablename__ = "web_session"
-    __table_args__ = (Index("ix_web_session_expires_at", "expires_at"),)
+    __table_args__ = (
+        Index("ix_web_session_expires_at", "expires_at"),
+        Index("ix_web_session_extension_id", "extension_id"),
+    )
 
     id: str = Field(primary_key=True, max_length=64)
     data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     expires_at: float
+    extension_id: int | None = Field(
+        default=None,
+        sa_column=Column(
+            Integer,
+            ForeignKey("extension.id", ondelete="CASCADE", name="fk_web_session_extension_id"),
+            nullable=True,
+        ),
+    )
 
 
 class ResetToken(SQLModel, table=True):

@@ -31,11 +31,11 @@ EXAMPLE = Account(
     id=1,
     number="201",
     name="Ada Lovelace",
-    email="ada@example.com",
     tenant_code="wickedsprockets",
     tenant_name="Wicked Sprockets",
     stamp="example-stamp",
 )
+EXAMPLE_EMAIL = "ada@example.com"
 
 
 @dataclass(frozen=True)
@@ -102,9 +102,11 @@ def received(email: Email) -> ReceivedMail:
 
 
 LOCKED = Refusal(wait_seconds=14 * 60).message
+LOCKED_FULL = Refusal(wait_seconds=DEFAULTS.login_lockout_seconds).message
+LOCKOUT_MINUTES = Refusal(wait_seconds=DEFAULTS.login_lockout_seconds).wait_minutes
 ALL_EMPTY = {"current_password": password_service.NO_CURRENT, **refused("", "")}
 SHORT = refused("sprock", "sprockets")
-INBOX = [received(emails.reset_link(EXAMPLE.email or "", **RESET_EMAIL))]
+INBOX = [received(emails.reset_link(EXAMPLE_EMAIL, **RESET_EMAIL))]
 USER = EXAMPLE.username
 TAB = tuple(TAB_FRAGMENT)
 

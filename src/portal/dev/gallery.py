@@ -13,7 +13,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from portal.base.settings import Settings
-from portal.dev.examples import EMAILS, EXAMPLE, EXAMPLE_CSRF_TOKEN, THEMES, Pattern
+from portal.dev.examples import EMAILS, EXAMPLE, EXAMPLE_CSRF_TOKEN, EXAMPLE_EMAIL, THEMES, Pattern
 from portal.dev.patterns import PATTERNS, REGISTRY
 from portal.domain.accounts import Account
 from portal.domain.mail import Email
@@ -72,7 +72,7 @@ def render_pattern(request: Request, pattern: Pattern, theme: str | None = None)
     email: Email | None = None
     if pattern.template.startswith("email/"):
         stem, _, kind = pattern.template.removeprefix("email/").partition(".")
-        email = EMAILS[stem](EXAMPLE.email, **pattern.context)
+        email = EMAILS[stem](EXAMPLE_EMAIL, **pattern.context)
         content = email.html if kind == "html" else ""  # the text goes in <pre>, escaped
     elif pattern.blocks:
         context = dict(pattern.context)

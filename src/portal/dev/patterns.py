@@ -12,6 +12,8 @@ from portal.dev.examples import (
     EXAMPLE_RESET_TOKEN,
     INBOX,
     LOCKED,
+    LOCKED_FULL,
+    LOCKOUT_MINUTES,
     RESET_EMAIL,
     SHORT,
     TAB,
@@ -32,7 +34,15 @@ from portal.tabs import TABS
 login = states(
     "Sign In",
     "login.html",
-    {"error": None, "username": "", "next": "", "notice": None, "success": None},
+    {
+        "error": None,
+        "username": "",
+        "next": "",
+        "notice": None,
+        "locked": False,
+        "remembered": False,
+        "success": None,
+    },
 )
 forgot = states(
     "Forgot Password",
@@ -98,7 +108,57 @@ REGISTRY: list[Pattern] = [
         error=signin_routes.INVALID,
         username=USER,
     ),
-    login("login-locked", "Locked", "Answered with 429.", error=LOCKED, username=USER),
+    login(
+        "login-locked",
+        "Locked",
+        "Answered with 429; a way to reset the password instead of waiting.",
+        error=LOCKED,
+        locked=True,
+        username=USER,
+    ),
+    login(
+        "login-attempts-left",
+        "Attempts left",
+        "From the third failure: how many before the wait (the same for unknown names).",
+        error=signin_routes.attempts_left(2, LOCKOUT_MINUTES),
+        username=USER,
+    ),
+    login(
+        "login-locking-failure",
+        "The failure that begins the wait",
+        error=f"{signin_routes.INVALID}. {LOCKED_FULL}",
+        locked=True,
+        username=USER,
+    ),
+    login(
+        "login-remembered",
+        "Username remembered",
+        "This browser signed in before: its name is filled in, focus is on the password.",
+        username=USER,
+        remembered=True,
+    ),
+    login(
+        "login-remembered-idle",
+        "Remembered, after an idle sign-out",
+        notice=signin_routes.IDLE_NOTICE,
+        next="/settings",
+        username=USER,
+        remembered=True,
+    ),
+    login(
+        "login-password-shown",
+        "Password shown",
+        "After Show password (the script): the field as text, the toggle pressed.",
+        username=USER,
+        password_shown=True,
+    ),
+    login(
+        "login-caps-lock",
+        "Caps Lock on",
+        "While a password is typed with caps lock on (the script); announced politely.",
+        username=USER,
+        caps_lock=True,
+    ),
     login(
         "login-expired-form", "Expired form", "Answered with 403.", error=signin_routes.EXPIRED_FORM
     ),
@@ -129,7 +189,12 @@ REGISTRY: list[Pattern] = [
         username=USER,
     ),
     login(
-        "login-form-locked", "Form fragment: locked", blocks=("form",), error=LOCKED, username=USER
+        "login-form-locked",
+        "Form fragment: locked",
+        blocks=("form",),
+        error=LOCKED,
+        locked=True,
+        username=USER,
     ),
     forgot("forgot", "Empty"),
     forgot("forgot-prefilled", "Username carried over", "From the sign-in page.", username=USER),
@@ -258,6 +323,12 @@ REGISTRY: list[Pattern] = [
         "During a call",
         "The softphone shrinks to a bar: the other party, the time, Hang Up.",
         phone_view=IN_CALL,
+    ),
+    settings(
+        "settings-idle-warning",
+        "Idle sign-out warning",
+        "Before the idle limit, over any tab; the script counts down and opens it modal.",
+        idle_warning="1:47",
     ),
     settings(
         "settings-incoming",

@@ -1,14 +1,14 @@
-"""Tenants and extensions: naming rules, creation, passwords and sign-in checks."""
+"""Tenants and extensions: naming rules, creation and sign-in checks (`signouts` sets passwords)."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import unicodedata
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, bindparam, delete, func, update
+from sqlalchemy import Connection, Row, bindparam, func, update
 from sqlalchemy import select as sql_select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -17,12 +17,11 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from portal.base import db
 from portal.base.clock import as_utc, utcnow
-from portal.base.models import Extension, ResetToken, Tenant
-from portal.domain import audit, emails, mail
+from portal.base.models import Extension, Tenant
+from portal.base.models import credential_stamp as _stamp
+from portal.domain import audit
 from portal.security.passwords import Passwords, generate_password
 from portal.security.policy import policy_error
-
-NOTICE_GIVE_UP_SECONDS = 24 * 3600
 
 TENANT_CODE = re.compile(r"[a-z][a-z0-9-]{1,31}")
 EXTENSION_NUMBER = re.compile(r"[0-9]{1,16}")
@@ -45,12 +44,11 @@ class Username:
 
 @dataclass(frozen=True)
 class Account:
-    """A signed-in extension, as pages show it."""
+    """A signed-in extension, as pages show it, and the credential stamp it signed in with."""
 
     id: int
     number: str
     name: str
-    email: str | None
     tenant_code: str
     tenant_name: str
     stamp: str
@@ -73,13 +71,10 @@ def parse_username(raw: str) -> Username | None:
 
 
 def credential_stamp(extension: Extension) -> str:
-    """Changes whenever the password is set, which signs out every session holding the old one."""
+    """Changes whenever the password is set; a sign-in that checked an older one stores no
+    session (`portal.security.sessionstore.StaleCredentials`)."""
     assert extension.id is not None
     return _stamp(extension.id, extension.password_changed_at)
-
-
-def _stamp(extension_id: int, changed_at: datetime) -> str:
-    return f"{extension_id}:{as_utc(changed_at).timestamp():.6f}"
 
 
 def _clean_name(value: str, what: str) -> str:
@@ -130,7 +125,7 @@ def parse_extension_code(code: str) -> Username:
     return username
 
 
-async def _tenant(db: AsyncSession, code: str) -> Tenant:
+async def find_tenant(db: AsyncSession, code: str) -> Tenant:
     tenant = (await db.exec(select(Tenant).where(Tenant.code == code))).first()
     if tenant is None:
         raise AccountError(f"unknown tenant {code!r}")
@@ -159,8 +154,8 @@ async def create_extension(
     if password is None:
         password = generate_password()
     else:
-        _check_policy(password, min_length, username)
-    tenant = await _tenant(db, username.tenant_code)
+        check_policy(password, min_length, username)
+    tenant = await find_tenant(db, username.tenant_code)
     if await find_extension(db, username) is not None:
         raise AccountError(f"extension {username} already exists")
     extension = Extension(
@@ -180,38 +175,12 @@ async def create_extension(
     return extension, password
 
 
-def _check_policy(password: str, min_length: int, username: Username) -> None:
+def check_policy(password: str, min_length: int, username: Username) -> None:
     reason = policy_error(
         password, min_length, username=str(username), tenant_code=username.tenant_code
     )
     if reason:
         raise AccountError(f"password refused: {reason}")
-
-
-async def set_password(
-    db: AsyncSession,
-    passwords: Passwords,
-    code: str,
-    password: str | None = None,
-    *,
-    min_length: int = 8,
-) -> str:
-    """Set a new password (generated when none is given); every session of it is signed out."""
-    username = parse_extension_code(code)
-    if password is None:
-        password = generate_password()
-    else:
-        _check_policy(password, min_length, username)
-    await _tenant(db, username.tenant_code)
-    extension = await find_extension(db, username)
-    if extension is None:
-        raise AccountError(f"unknown extension {username}")
-    new_hash = await passwords.hash(password)
-    audit.add(db, "password-set", "success", str(username), audit.COMMAND_LINE)
-    await replace_password(
-        db, extension, new_hash, how="by your system administrator", clear_lockout=True
-    )
-    return password
 
 
 async def find_account(db: AsyncSession, username: Username) -> tuple[Extension, Tenant] | None:
@@ -226,67 +195,46 @@ async def find_account(db: AsyncSession, username: Username) -> tuple[Extension,
     return (row[0], row[1]) if row else None
 
 
-async def replace_password(
-    db: AsyncSession,
-    extension: Extension,
-    new_hash: str,
-    *,
-    how: str,
-    clear_lockout: bool = False,
-) -> str:
-    """Store a new password hash in one transaction; returns the new credential stamp.
-
-    Every session holding the old stamp is signed out, every outstanding reset link is void,
-    and the extension's email address, if any, is told.
-    """
-    now = utcnow()
-    extension.password_hash = new_hash
-    extension.password_changed_at = now
-    if clear_lockout:
-        extension.unlocked_at = now
-    db.add(extension)
-    await db.exec(delete(ResetToken).where(col(ResetToken.extension_id) == extension.id))
-    if extension.email:
-        tenant = await db.get(Tenant, extension.tenant_id)
-        assert tenant is not None
-        notice = emails.password_changed(
-            extension.email,
-            username=f"{extension.number}-{tenant.code}",
-            tenant_name=tenant.name,
-            how=how,
-        )
-        await mail.enqueue(db, notice, give_up_after=NOTICE_GIVE_UP_SECONDS)
-    await db.commit()
-    return credential_stamp(extension)
-
-
-@dataclass(frozen=True)
-class Credentials:
-    """Who a successful sign-in is: the extension's id and its credential stamp."""
-
-    id: int
-    stamp: str
+def read_early(engine: AsyncEngine, raw_username: str) -> asyncio.Future[Any] | None:
+    """Start reading the row a sign-in checks, to overlap with the throttle's round trip: for a
+    server database (an embedded one reads in the hashing thread instead), and only the row,
+    never the hash check, which waits for the throttle."""
+    username = parse_username(raw_username)
+    if username is None or db.local_reader(engine) is not None:
+        return None
+    params = {"code": username.tenant_code, "number": username.number}
+    return asyncio.ensure_future(
+        db.run(engine, lambda conn: conn.execute(_SIGN_IN, params).first())
+    )
 
 
 async def authenticate(
-    engine: AsyncEngine, passwords: Passwords, raw_username: str, password: str
-) -> Credentials | None:
+    engine: AsyncEngine,
+    passwords: Passwords,
+    raw_username: str,
+    password: str,
+    early: asyncio.Future[Any] | None = None,
+) -> Account | None:
     """The extension these credentials open, or None; every failure costs one verify.
 
-    No connection is held through the hash (a sign-in burst would queue there).
+    No connection is held through the hash (a sign-in burst would queue there). `early` is
+    the row as `read_early` started reading it.
     """
     username = parse_username(raw_username)
-    row: Row[Any] | None = None
+    row: Any = None
     if username is None:  # nothing to look up; the verify still costs what a real one does
         verdict = await passwords.verify(None, password)
     else:
         params = {"code": username.tenant_code, "number": username.number}
 
-        def read(conn: Connection) -> Row[Any] | None:
+        def read(conn: Connection) -> Any:
             return conn.execute(_SIGN_IN, params).first()
 
         local = db.local_reader(engine)
-        if local is not None:
+        if early is not None:
+            row = await early
+            verdict = await passwords.verify(_usable_hash(row), password)
+        elif local is not None:
             # Embedded SQLite: read the row in the hashing thread, just before the hash, so
             # the sign-in waits on one thread hand-off instead of two.
             def load() -> str | None:
@@ -304,7 +252,7 @@ async def authenticate(
         # Parameters changed since this hash was made: upgrade it, without touching the stamp.
         upgrade = {"extension_id": row.id, "new_hash": verdict.new_hash}
         await db.run(engine, lambda conn: conn.execute(_REHASH, upgrade), write=True)
-    return Credentials(row.id, _stamp(row.id, row.password_changed_at))
+    return _account(row.id, row)
 
 
 def _usable_hash(row: Row[Any] | None) -> str | None:
@@ -312,12 +260,11 @@ def _usable_hash(row: Row[Any] | None) -> str | None:
 
 
 _EXTENSION, _TENANT = Extension.__table__, Tenant.__table__  # type: ignore[attr-defined]
-# Built once: every signed-in request loads its account.
+# Built once: every session reads its account again once per refresh interval.
 _ACCOUNT = (
     sql_select(
         _EXTENSION.c.number,
         _EXTENSION.c.name,
-        _EXTENSION.c.email,
         _EXTENSION.c.disabled,
         _EXTENSION.c.password_changed_at,
         _TENANT.c.code,
@@ -336,6 +283,10 @@ _SIGN_IN = (
         _EXTENSION.c.password_hash,
         _EXTENSION.c.disabled,
         _EXTENSION.c.password_changed_at,
+        _EXTENSION.c.number,
+        _EXTENSION.c.name,
+        _TENANT.c.code,
+        _TENANT.c.name.label("tenant_name"),
     )
     .join_from(_EXTENSION, _TENANT, _TENANT.c.id == _EXTENSION.c.tenant_id)
     .where(_NAMED)
@@ -348,16 +299,19 @@ _REHASH = (
 
 
 async def load_account(engine: AsyncEngine, extension_id: int) -> Account | None:
-    """The account for a session, or None when it is gone or disabled (every signed-in request)."""
+    """The account for a session, or None when it is gone or disabled."""
     params = {"id": extension_id}
     row = await db.run(engine, lambda conn: conn.execute(_ACCOUNT, params).first())
     if row is None or row.disabled:
         return None
+    return _account(extension_id, row)
+
+
+def _account(extension_id: int, row: Any) -> Account:
     return Account(
         id=extension_id,
         number=row.number,
         name=row.name,
-        email=row.email,
         tenant_code=row.code,
         tenant_name=row.tenant_name,
         stamp=_stamp(extension_id, row.password_changed_at),
@@ -372,7 +326,7 @@ async def is_empty(db: AsyncSession) -> bool:
 async def unlock(db: AsyncSession, code: str) -> None:
     """Record that `code`'s sign-in lockout is lifted; servers apply it at the next attempt."""
     username = parse_extension_code(code)
-    await _tenant(db, username.tenant_code)
+    await find_tenant(db, username.tenant_code)
     extension = await find_extension(db, username)
     if extension is None:
         raise AccountError(f"unknown extension {username}")

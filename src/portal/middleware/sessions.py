@@ -26,10 +26,11 @@ from portal.security.sessionstore import (
     Alongside,
     PortalStore,
     Slide,
+    StaleCredentials,
     store_all,
 )
 from portal.web import csrf
-from portal.web.sessions import SessionState, remove
+from portal.web.sessions import OWNER, SessionState, remove
 from portal.web.shared import shared_of
 
 
@@ -103,15 +104,16 @@ class SessionMiddleware:
         """`_save`, and the request's alongside work: in a new session's transaction when the
         store can, else beside the save; the answer goes only once both landed."""
         items, state.alongside = state.alongside, []
+        later, state.before_answer = state.before_answer, []
         created = state.id is None and bool(state.data)
         together = items if created and store.in_database else []
         apart = [] if together else items
+        beside = [work() for work in later]
         if apart:
             engine = shared_of(connection).engine
-            cookie, _ = await asyncio.gather(
-                self._save(state, store, together),
-                db.run(engine, lambda conn: store_all(conn, apart), write=True),
-            )
+            beside.append(db.run(engine, lambda conn: store_all(conn, apart), write=True))
+        if beside:
+            cookie, *_ = await asyncio.gather(self._save(state, store, together), *beside)
         else:
             cookie = await self._save(state, store, together)
         for item in items:
@@ -129,10 +131,20 @@ class SessionMiddleware:
         now = self.clock()
         if state.id is None:
             data[SEEN] = now
-            session_id = await store.create(
-                _dump(data), self.idle, replacing=state.replacing, alongside=alongside
-            )
+            try:
+                session_id = await store.create(
+                    _dump(data),
+                    self.idle,
+                    replacing=state.replacing,
+                    alongside=alongside,
+                    owner=state.owner,
+                )
+            except StaleCredentials:  # the password changed while this sign-in checked it
+                data.clear()
+                return await self._cleared(state, store)
             return self._cookie(session_id, self.idle)
+        owner = data.get(OWNER)
+        owner = owner if isinstance(owner, int) else None
         slide = not state.passive and now - float(data.get(SEEN, 0)) >= self.refresh
         blob = _dump(data)
         changed = blob != state.loaded  # the request itself changed the data
@@ -144,12 +156,12 @@ class SessionMiddleware:
         if slide and not changed:
             # Only the expiry moves: let the store decide, so that requests arriving together
             # slide once between them.
-            done = await store.slide(state.id, blob, now, self.idle, self.refresh)
+            done = await store.slide(state.id, blob, now, self.idle, self.refresh, owner)
             if done is Slide.GONE:
                 return await self._cleared(state, store)  # ended meanwhile: stay ended
             return self._cookie(state.id, self.idle) if done is Slide.SLID else None
         ttl = float(data[SEEN]) + self.idle - now
-        if not await store.write(state.id, blob, self.idle, ttl):
+        if not await store.write(state.id, blob, self.idle, ttl, owner):
             return await self._cleared(state, store)  # ended meanwhile: stay ended
         return self._cookie(state.id, self.idle) if slide else None
 

@@ -18,6 +18,11 @@ DEMO_WS_PORT = 5066
 DEMO_DOMAIN = "localhost"
 
 
+def starts_kamailio() -> bool:
+    """Whether `demo_phone_system` would start a Kamailio of its own (so needs its port)."""
+    return not os.environ.get("PORTAL_SIP_WS_URL") and available() is None
+
+
 @contextlib.contextmanager
 def demo_phone_system(
     runtime_dir: Path, origin: str, ws_port: int = DEMO_WS_PORT

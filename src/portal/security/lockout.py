@@ -64,8 +64,11 @@ class Counters(Protocol):
     async def take(self, limits: Sequence[Limit], token: str, now: float) -> Take:
         """Hold a place on every counter for `token`, or say why not (nothing is held then)."""
 
-    async def fail(self, limits: Sequence[Limit], token: str, now: float) -> None:
-        """Turn `token`'s holds into failures; the one that reaches a maximum locks."""
+    async def fail(self, limits: Sequence[Limit], token: str, now: float) -> list[int]:
+        """Turn `token`'s holds into failures; the one that reaches a maximum locks.
+
+        Answers, for each counter, the failures it still allows before it locks (0: locked).
+        """
 
     async def release(
         self, keys: Sequence[str], token: str, now: float, forget: Sequence[str] = ()
@@ -135,15 +138,17 @@ class MemoryCounters:
             count.holds[token] = now + HOLD_SECONDS
         return Taken()
 
-    async def fail(self, limits: Sequence[Limit], token: str, now: float) -> None:
+    async def fail(self, limits: Sequence[Limit], token: str, now: float) -> list[int]:
+        left = []
         for limit in limits:
             count = self._count(limit.key, now)
-            if count.holds.pop(token, None) is None or count.locked_until:
-                continue
-            count.failures.append(now)
-            if len(count.failures) >= limit.max_failures:
-                count.locked_until, count.locked_since = now + self.window, count.failures[0]
-                count.failures = []
+            if count.holds.pop(token, None) is not None and not count.locked_until:
+                count.failures.append(now)
+                if len(count.failures) >= limit.max_failures:
+                    count.locked_until, count.locked_since = now + self.window, count.failures[0]
+                    count.failures = []
+            left.append(_left(limit, len(count.failures), count.locked_until))
+        return left
 
     async def release(
         self, keys: Sequence[str], token: str, now: float, forget: Sequence[str] = ()
@@ -159,6 +164,10 @@ class MemoryCounters:
             return False
         count.forget()
         return True
+
+
+def _left(limit: Limit, failures: int, locked_until: float) -> int:
+    return 0 if locked_until else max(0, limit.max_failures - failures)
 
 
 # --- in Redis -------------------------------------------------------------------------------
@@ -217,22 +226,24 @@ return {0}
 """
 )
 
-# ARGV: now, window, token, then each key's maximum.
+# ARGV: now, window, token, then each key's maximum. Answers each key's failures left.
 _FAIL = (
     _COMMON
     + """
-local token = ARGV[3]
+local token, left = ARGV[3], {}
 for i, key in ipairs(KEYS) do
-  local c = load(key)
+  local c, most = load(key), tonumber(ARGV[3 + i])
   if c.h[token] ~= nil then
     c.h[token] = nil
     if c.u == 0 then
       c.f[#c.f + 1] = now
-      if #c.f >= tonumber(ARGV[3 + i]) then c.u, c.s, c.f = now + window, c.f[1], {} end
+      if #c.f >= most then c.u, c.s, c.f = now + window, c.f[1], {} end
     end
     save(key, c)
   end
+  if c.u > 0 then left[i] = 0 else left[i] = math.max(0, most - #c.f) end
 end
+return left
 """
 )
 
@@ -295,10 +306,11 @@ class RedisCounters:
             return Full(int(answer[1]))
         return Taken()
 
-    async def fail(self, limits: Sequence[Limit], token: str, now: float) -> None:
+    async def fail(self, limits: Sequence[Limit], token: str, now: float) -> list[int]:
         keys = self._keys([limit.key for limit in limits])
         maxima = [limit.max_failures for limit in limits]
-        await self._fail(keys, [_ms(now), self.window, token, *maxima])
+        left = await self._fail(keys, [_ms(now), self.window, token, *maxima])
+        return [int(n) for n in left]
 
     async def release(
         self, keys: Sequence[str], token: str, now: float, forget: Sequence[str] = ()

@@ -11,6 +11,12 @@ of its 2.2.1 stores:
 - every entry expires in the store itself (database column or Redis TTL);
 - `slide` lands only when nobody slid meanwhile, decided in the store itself, so sliding costs
   at most one write per session per refresh interval even when requests arrive together.
+
+Each signed-in session is indexed by its owner (the extension) with every write, so that
+`end_owned` deletes exactly one extension's sessions at once (a password change, a reset, a
+disabled extension, signing out everywhere) and `owned` lists them, without a scan. A new
+session is stored only while the credential stamp its sign-in checked is still the owner's, so
+a sign-in whose password check straddled a change cannot outlive it (`StaleCredentials`).
 """
 
 from __future__ import annotations
@@ -20,19 +26,19 @@ import hmac
 import re
 import secrets
 from collections.abc import Sequence
+from dataclasses import dataclass
 from enum import Enum
-from typing import Protocol
+from typing import Any, Protocol
 
-from redis.asyncio import Redis
-from sqlalchemy import Connection, Table, bindparam, delete, insert, select, update
+from sqlalchemy import Connection, Delete, Table, bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
-from starsessions.stores.redis import RedisStore as StarsessionsRedisStore
 
 from portal.base import db
 from portal.base.clock import Clock
-from portal.base.models import WebSession
+from portal.base.models import Extension, WebSession, credential_stamp
 
 SESSIONS: Table = WebSession.__table__  # type: ignore[attr-defined]
+_EXTENSIONS: Table = Extension.__table__  # type: ignore[attr-defined]
 ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{43}")  # the shape of every id the server issues
 SEEN = "_seen"  # when the expiry was last slid; the entry lives until SEEN + idle
 REPLACED_SECONDS = 60.0  # an id replaced by a new one is known as such: longer than requests take
@@ -57,6 +63,22 @@ class Slide(Enum):
     SLID = "slid"  # written: the expiry moved
     FRESH = "fresh"  # another request slid it within the refresh interval: nothing written
     GONE = "gone"  # the session ended meanwhile: nothing written
+
+
+@dataclass(frozen=True)
+class Owner:
+    """Who signs in: the extension, and the credential stamp its password check saw."""
+
+    id: int
+    stamp: str
+
+
+class StaleCredentials(Exception):
+    """The owner's password changed, or it was disabled or deleted, since its sign-in checked
+    it: the session was not stored."""
+
+
+DISABLED = "disabled"  # as `end_owned`'s stamp: no sign-in may store a session now
 
 
 def new_session_id() -> str:
@@ -92,12 +114,15 @@ class PortalStore:
         ttl: float,
         replacing: str | None = None,
         alongside: Sequence[Alongside] = (),
+        owner: Owner | None = None,
     ) -> str:
         """Store a new session under a fresh server-issued id and return that id.
 
         `replacing` (an id being rotated away) is deleted in the same step, and noted as
         replaced for REPLACED_SECONDS; `alongside` work is committed in the same transaction,
-        which only a store `in_database` can do.
+        which only a store `in_database` can do. With an `owner`, the session is indexed under
+        it, and stored only while `owner.stamp` is still the owner's: else StaleCredentials
+        (the alongside work is committed all the same).
         """
         raise NotImplementedError
 
@@ -109,8 +134,10 @@ class PortalStore:
         """The session's data; b"" when it is unknown, expired or gone."""
         raise NotImplementedError
 
-    async def write(self, session_id: str, data: bytes, lifetime: int, ttl: float) -> bool:
-        """Update a live session; False when it is gone (never re-creates it)."""
+    async def write(
+        self, session_id: str, data: bytes, lifetime: int, ttl: float, owner: int | None = None
+    ) -> bool:
+        """Update a live session; False when it is gone (never re-creates it, nor its index)."""
         raise NotImplementedError
 
     async def remove(self, session_id: str) -> None:
@@ -118,13 +145,39 @@ class PortalStore:
         raise NotImplementedError
 
     async def slide(
-        self, session_id: str, data: bytes, seen: float, ttl: float, gap: float
+        self,
+        session_id: str,
+        data: bytes,
+        seen: float,
+        ttl: float,
+        gap: float,
+        owner: int | None = None,
     ) -> Slide:
         """Write `data` (whose SEEN is `seen`) unless the stored SEEN is within `gap` of it.
 
         Requests of one session that arrive together all see an old SEEN; the store lets the
         first one slide and tells the others it is FRESH, so sliding stays one write a minute.
         """
+        raise NotImplementedError
+
+    async def end_owned(
+        self, owner: int, *, keep: str | None = None, stamp: str | None = None
+    ) -> int:
+        """Delete every session of `owner` but `keep` (a session id) now; how many went.
+
+        `stamp`, when given, is the owner's credential stamp from now on (DISABLED: none): a
+        sign-in that checked another cannot store its session afterwards. The database store
+        reads the extension's row for that instead.
+        """
+        raise NotImplementedError
+
+    def end_owned_statement(self, owner: int, keep: str | None = None) -> Delete | None:
+        """`end_owned` as a statement to run in the caller's transaction (database store)."""
+        return None
+
+    async def owned(self, owner: int) -> list[tuple[str, bytes]]:
+        """`owner`'s live sessions as (handle, data): the handle is the storage key, never
+        usable as a cookie. Costs the owner's index, never a scan of all sessions."""
         raise NotImplementedError
 
     async def ping(self) -> None:
@@ -140,6 +193,16 @@ _INSERT = insert(SESSIONS)
 _REMOVE = delete(SESSIONS).where(SESSIONS.c.id == bindparam("key"))
 _REPLACED = insert(SESSIONS).values(id=bindparam("mark"), data=b"", expires_at=bindparam("until"))
 _WRITE = update(SESSIONS).where(_LIVE).values(data=bindparam("data"), expires_at=bindparam("until"))
+_OWNED = select(SESSIONS.c.id, SESSIONS.c.data).where(
+    (SESSIONS.c.extension_id == bindparam("owner")) & (SESSIONS.c.expires_at > bindparam("now"))
+)
+# Read after the new row is inserted, in its transaction: a password change or a disabling
+# that commits later waits for it (row lock, or SQLite's single writer) and deletes the row.
+_CREDENTIALS = (
+    select(_EXTENSIONS.c.password_changed_at, _EXTENSIONS.c.disabled)
+    .where(_EXTENSIONS.c.id == bindparam("owner"))
+    .with_for_update(read=True)
+)
 # A slide lands only when the stored expiry is older than the refresh interval allows.
 _SLIDE_UPDATE = _WRITE.where(SESSIONS.c.expires_at <= bindparam("stale"))
 
@@ -159,17 +222,33 @@ class DatabaseStore(PortalStore):
         ttl: float,
         replacing: str | None = None,
         alongside: Sequence[Alongside] = (),
+        owner: Owner | None = None,
     ) -> str:
         session_id, now = new_session_id(), self.clock()
-        row = {"id": self.storage_key(session_id), "data": data, "expires_at": now + ttl}
+        key = self.storage_key(session_id)
+        row = {
+            "id": key,
+            "data": data,
+            "expires_at": now + ttl,
+            "extension_id": owner.id if owner else None,
+        }
 
-        def work(conn: Connection) -> None:
+        def work(conn: Connection) -> bool:
             store_all(conn, alongside)
             if replacing is not None:
                 self._retire(conn, replacing, now)
             conn.execute(_INSERT, row)
+            if owner is None:
+                return True
+            found: Any = conn.execute(_CREDENTIALS, {"owner": owner.id}).first()
+            live = found is not None and not found.disabled
+            if live and credential_stamp(owner.id, found.password_changed_at) == owner.stamp:
+                return True
+            conn.execute(_REMOVE, {"key": key})  # the alongside work still counts
+            return False
 
-        await db.run(self.engine, work, write=True)
+        if not await db.run(self.engine, work, write=True):
+            raise StaleCredentials
         self.writes += 1
         return session_id
 
@@ -188,7 +267,9 @@ class DatabaseStore(PortalStore):
         params = {"key": self.replaced_key(session_id), "now": self.clock()}
         return await db.run(self.engine, lambda conn: conn.scalar(_FOUND, params)) is not None
 
-    async def write(self, session_id: str, data: bytes, lifetime: int, ttl: float) -> bool:
+    async def write(
+        self, session_id: str, data: bytes, lifetime: int, ttl: float, owner: int | None = None
+    ) -> bool:
         now = self.clock()
         params = {"key": self.storage_key(session_id), "now": now, "data": data, "until": now + ttl}
         done = await db.run(
@@ -199,7 +280,13 @@ class DatabaseStore(PortalStore):
         return bool(done)
 
     async def slide(
-        self, session_id: str, data: bytes, seen: float, ttl: float, gap: float
+        self,
+        session_id: str,
+        data: bytes,
+        seen: float,
+        ttl: float,
+        gap: float,
+        owner: int | None = None,
     ) -> Slide:
         now, key = self.clock(), self.storage_key(session_id)
         # expires_at is the stored SEEN + idle, and SEEN + idle is now + ttl here.
@@ -221,6 +308,24 @@ class DatabaseStore(PortalStore):
         params = {"key": self.storage_key(session_id)}
         await db.run(self.engine, lambda conn: conn.execute(_REMOVE, params), write=True)
 
+    def end_owned_statement(self, owner: int, keep: str | None = None) -> Delete:
+        statement = delete(SESSIONS).where(SESSIONS.c.extension_id == owner)
+        if keep is not None:
+            statement = statement.where(SESSIONS.c.id != self.storage_key(keep))
+        return statement
+
+    async def end_owned(
+        self, owner: int, *, keep: str | None = None, stamp: str | None = None
+    ) -> int:
+        statement = self.end_owned_statement(owner, keep)
+        ended = await db.run(self.engine, lambda conn: conn.execute(statement).rowcount, write=True)
+        return int(ended)
+
+    async def owned(self, owner: int) -> list[tuple[str, bytes]]:
+        params = {"owner": owner, "now": self.clock()}
+        rows = await db.run(self.engine, lambda conn: conn.execute(_OWNED, params).all())
+        return [(row.id, bytes(row.data)) for row in rows]
+
     async def purge_expired(self) -> int:
         """Delete expired rows; Redis does this by itself."""
         statement = delete(SESSIONS).where(SESSIONS.c.expires_at <= self.clock())
@@ -228,91 +333,3 @@ class DatabaseStore(PortalStore):
 
     async def ping(self) -> None:
         await db.run(self.engine, lambda conn: conn.scalar(select(1)))
-
-
-# KEYS[1] the session; ARGV: data, its SEEN, ttl in ms, gap, the SEEN field's name. Compares
-# SEEN as stored in the data (the app's clock) and writes only over a live key, in one atomic step.
-_SLIDE = """
-local stored = redis.call('GET', KEYS[1])
-if not stored then return 0 end
-local ok, data = pcall(cjson.decode, stored)
-local seen = ok and type(data) == 'table' and tonumber(data[ARGV[5]]) or 0
-if seen > tonumber(ARGV[2]) - tonumber(ARGV[4]) then return 2 end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3], 'XX')
-return 1
-"""
-
-
-class RedisStore(PortalStore):
-    """Sessions in Redis, through starsessions' RedisStore for reads and removals."""
-
-    def __init__(
-        self,
-        redis: Redis,
-        secret_key: str,
-        prefix: str = "portal:",
-        clock: Clock | None = None,
-    ) -> None:
-        super().__init__(secret_key, clock)
-        self.redis = redis
-        self._inner = StarsessionsRedisStore(
-            connection=redis, prefix=lambda sid: f"{prefix}session:{self.storage_key(sid)}"
-        )
-        self._replaced_prefix = f"{prefix}replaced:"
-        self._slide = redis.register_script(_SLIDE)
-
-    async def create(
-        self,
-        data: bytes,
-        ttl: float,
-        replacing: str | None = None,
-        alongside: Sequence[Alongside] = (),
-    ) -> str:
-        if alongside:
-            raise ValueError("Redis shares no transaction with the database: commit it apart")
-        session_id = new_session_id()
-        async with self.redis.pipeline(transaction=True) as pipe:
-            if replacing is not None:
-                pipe.delete(self._inner.prefix(replacing))
-                # Until when, by the app's clock (which tests move), as the key's TTL says.
-                until = repr(self.clock() + REPLACED_SECONDS)
-                mark = self._replaced_prefix + self.replaced_key(replacing)
-                pipe.set(mark, until, px=_ms(REPLACED_SECONDS))
-            pipe.set(self._inner.prefix(session_id), data, px=_ms(ttl), nx=True)
-            await pipe.execute()
-        self.writes += 1
-        return session_id
-
-    async def read(self, session_id: str, lifetime: int) -> bytes:
-        return await self._inner.read(session_id, lifetime)
-
-    async def replaced(self, session_id: str) -> bool:
-        until = await self.redis.get(self._replaced_prefix + self.replaced_key(session_id))
-        return until is not None and float(until) > self.clock()
-
-    async def write(self, session_id: str, data: bytes, lifetime: int, ttl: float) -> bool:
-        # XX: only while the key still exists, so a removed session stays removed.
-        done = await self.redis.set(self._inner.prefix(session_id), data, px=_ms(ttl), xx=True)
-        if done:
-            self.writes += 1
-        return bool(done)
-
-    async def slide(
-        self, session_id: str, data: bytes, seen: float, ttl: float, gap: float
-    ) -> Slide:
-        key = self._inner.prefix(session_id)
-        outcome = await self._slide(keys=[key], args=[data, repr(seen), _ms(ttl), repr(gap), SEEN])
-        if outcome == 1:
-            self.writes += 1
-            return Slide.SLID
-        return Slide.FRESH if outcome == 2 else Slide.GONE
-
-    async def remove(self, session_id: str) -> None:
-        await self._inner.remove(session_id)
-
-    async def ping(self) -> None:
-        await self.redis.ping()
-
-
-def _ms(seconds: float) -> int:
-    return max(1, int(seconds * 1000))

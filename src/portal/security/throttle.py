@@ -76,9 +76,12 @@ class Attempt:
         forget = [keys[-1], *map(_account, also)]
         await self.throttle.counters.release(keys, self.token, self.throttle.clock(), forget)
 
-    async def failed(self) -> None:
-        """A wrong password: a failure on every counter; the one that fills one locks it."""
-        await self.throttle.counters.fail(self.limits, self.token, self.throttle.clock())
+    async def failed(self) -> int:
+        """A wrong password: a failure on every counter; the one that fills one locks it.
+
+        Answers how many more failures may follow before a wait (0: this one began it)."""
+        left = await self.throttle.counters.fail(self.limits, self.token, self.throttle.clock())
+        return min(left)
 
     @contextlib.asynccontextmanager
     async def checking(self) -> AsyncIterator[None]:
@@ -196,23 +199,53 @@ class Throttle:
         )
 
     # --- remembered devices -----------------------------------------------------------------
-    # A browser that signed in as a user before gets a signed cookie; its attempts count on a
-    # counter of its own, so an attacker hammering the account cannot lock its owner out.
+    # A browser that signed in as a user before gets a signed cookie, `NAME.NONCE.SIGNATURE`;
+    # its attempts count on a counter of its own, so an attacker hammering the account cannot
+    # lock its owner out, and its login page offers NAME again. Without the name (`NONCE.SIGNATURE`,
+    # after "Not you?") it still vouches for the device when NAME is typed.
 
     def _device_signature(self, username: str, nonce: str) -> str:
         message = f"device:{username}:{nonce}".encode()
         return hmac.new(self.secret_key.encode(), message, hashlib.sha256).hexdigest()[:32]
 
+    def _genuine(self, username: str, nonce: str, signature: str) -> bool:
+        expected = self._device_signature(username, nonce)
+        return hmac.compare_digest(signature.encode(), expected.encode())
+
     def new_device_cookie(self, username: str) -> str:
         nonce = secrets.token_urlsafe(16)
-        return f"{nonce}.{self._device_signature(username, nonce)}"
+        return f"{username}.{nonce}.{self._device_signature(username, nonce)}"
 
     def device_key(self, username: str, cookie: str | None) -> str | None:
         """The counter of this remembered device for `username`, if the cookie is genuine."""
-        if not cookie or cookie.count(".") != 1 or len(cookie) > 100 or not cookie.isascii():
-            return None  # not one we made (a sibling subdomain may plant anything)
-        nonce, signature = cookie.split(".")
-        expected = self._device_signature(username, nonce)
-        if not hmac.compare_digest(signature.encode(), expected.encode()):
+        parts = _device_parts(cookie)
+        if parts is None or not self._genuine(username, parts[1], parts[2]):
             return None
-        return f"{username}#device:{nonce}"
+        return f"{username}#device:{parts[1]}"
+
+    def remembered(self, cookie: str | None) -> str | None:
+        """The username a genuine device cookie names: one that signed in here, never a
+        password typed in the wrong box."""
+        parts = _device_parts(cookie)
+        if parts is None or not parts[0] or not self._genuine(*parts):
+            return None
+        return parts[0]
+
+    def without_name(self, cookie: str | None) -> str | None:
+        """A genuine named cookie without its name ("Not you?"); None for any other."""
+        if self.remembered(cookie) is None:
+            return None
+        _, nonce, signature = _device_parts(cookie) or ("", "", "")
+        return f"{nonce}.{signature}"
+
+
+def _device_parts(cookie: str | None) -> tuple[str, str, str] | None:
+    """(name or "", nonce, signature) of a cookie shaped like ours; None for anything else."""
+    if not cookie or len(cookie) > 160 or not cookie.isascii():
+        return None  # not one we made (a sibling subdomain may plant anything)
+    parts = cookie.split(".")
+    if len(parts) == 2:
+        return ("", parts[0], parts[1])
+    if len(parts) == 3 and parts[0]:
+        return (parts[0], parts[1], parts[2])
+    return None

@@ -3,14 +3,17 @@ alongside, time left) and one-time messages. `portal.middleware.sessions` loads 
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.requests import HTTPConnection, Request
 
 from portal.base.clock import Clock
-from portal.security.sessionstore import SEEN, Alongside, PortalStore
+from portal.security.sessionstore import SEEN, Alongside, Owner, PortalStore
 from portal.web.shared import shared_of
+
+OWNER = "uid"  # the signed-in extension's id: the store indexes the session under it
 
 
 @dataclass
@@ -22,8 +25,10 @@ class SessionState:
     loaded: bytes = b""
     cookie: str | None = None  # the session cookie the browser sent, if any
     passive: bool = False
+    owner: Owner | None = None  # set by a sign-in: whose session a new id stores
     data: dict[str, Any] = field(default_factory=dict)
     alongside: list[Alongside] = field(default_factory=list)
+    before_answer: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
 
 def state_of(connection: HTTPConnection) -> SessionState:
@@ -57,6 +62,17 @@ async def end(request: Request) -> None:
     request.session.clear()
 
 
+def slides_now(request: Request) -> bool:
+    """Whether this request will slide the session's expiry (and so rewrite it): at most once
+    per refresh interval, never for a passive request."""
+    state = state_of(request)
+    seen = request.session.get(SEEN)
+    if state.passive or state.id is None or not isinstance(seen, int | float):
+        return False
+    shared = shared_of(request)
+    return shared.clock() - seen >= shared.settings.session_refresh_seconds
+
+
 def mark_passive(request: Request) -> None:
     """This request is not user interaction: it must not slide the idle timer."""
     state_of(request).passive = True
@@ -67,6 +83,13 @@ def alongside(request: Request) -> list[Alongside]:
     in the same transaction as a new session's row when sessions live in the database, on its
     own otherwise. A flow appends to it (the sign-in's audit row); the middleware writes it."""
     return state_of(request).alongside
+
+
+def before_answer(request: Request) -> list[Callable[[], Awaitable[None]]]:
+    """Work that must end before the answer leaves but need not end before the session is
+    saved: the middleware runs it beside the save (the sign-in gives its throttle place back
+    there, saving a round trip)."""
+    return state_of(request).before_answer
 
 
 def remaining_seconds(request: Request, idle_seconds: int, clock: Clock) -> float:

@@ -52,6 +52,7 @@ async def settings_password(request: Request) -> Response:
         csrf.text_field(form, "confirm_password"),
         client_address(request, shared.settings.trusted_proxies),
         _just_replaced(request),
+        keep=sessions.state_of(request).id,
     )
     if not result.ok:
         context = form_context(shared.settings, errors=result.errors)
@@ -59,7 +60,7 @@ async def settings_password(request: Request) -> Response:
     if result.replaced_hash is not None:  # a new change, not a repeat of the last one
         await sessions.rotate(request)
         request.session[REPLACED_KEY] = {"hash": result.replaced_hash, "at": shared.clock()}
-    request.session[guard.STAMP_KEY] = result.stamp
+    guard.keep_signed_in(request, result.stamp)
     if not htmx.is_htmx(request):
         sessions.flash(request, CHANGED_MESSAGE)
         return htmx.redirect(request, "/settings")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from portal.base.models import Extension
-from portal.domain import accounts, audit
+from portal.domain import audit, signouts
 from portal.domain.accounts import Account
 from portal.flows.newpassword import NewPassword, check_new_password
 from portal.flows.signin.service import take_attempt
@@ -55,11 +55,13 @@ async def change_password(
     confirm: str,
     address: str,
     replaced: JustReplaced | None = None,
+    keep: str | None = None,
 ) -> NewPassword:
     """Check the form and, when it is all right, store the new password.
 
     `replaced` is the change this session made last, if any: the same form sent again answers
-    as the first did, changing and counting nothing.
+    as the first did, changing and counting nothing. Every session of the extension but `keep`
+    (the one asking) ends.
     """
     if new == confirm and await _is_repeat(shared, account, current, new, replaced):
         return NewPassword({}, stamp=account.stamp)
@@ -86,7 +88,9 @@ async def change_password(
         assert extension is not None
         old_hash = extension.password_hash
         audit.add(db, "password-change", "success", account.username, address)
-        stamp = await accounts.replace_password(db, extension, new_hash, how="from the portal")
+        stamp = await signouts.replace_password(
+            db, shared.store, extension, new_hash, how="from the portal", keep=keep
+        )
     shared.mail.wake()
     return NewPassword({}, stamp=stamp, replaced_hash=old_hash)
 

@@ -13,7 +13,7 @@ from sqlmodel import col, select
 
 from portal.base.clock import utcnow
 from portal.base.models import Extension, ResetToken, Tenant
-from portal.domain import accounts, audit, emails, mail
+from portal.domain import accounts, audit, emails, mail, signouts
 from portal.flows.newpassword import NewPassword, check_new_password
 from portal.flows.signin.service import canonical_username
 from portal.web.shared import Shared
@@ -131,8 +131,8 @@ async def complete_reset(
         current = await db.get(Extension, extension.id)
         assert current is not None
         audit.add(db, "password-reset", "success", username, address)
-        stamp = await accounts.replace_password(
-            db, current, new_hash, how="with a reset link", clear_lockout=True
+        stamp = await signouts.replace_password(
+            db, shared.store, current, new_hash, how="with a reset link", clear_lockout=True
         )
     await shared.throttle.clear(username)
     shared.mail.wake()

@@ -8,11 +8,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from portal.base.settings import Settings
 from portal.domain import audit
 from portal.domain.accounts import parse_username
+from portal.flows.signin import device
 from portal.flows.signin.service import check_sign_in
 from portal.security.policy import strength
-from portal.security.throttle import DEVICE_COOKIE, DEVICE_COOKIE_SECONDS
+from portal.security.throttle import DEVICE_COOKIE, Refusal
 from portal.web import csrf, guard, htmx, sessions
 from portal.web.addresses import client_address
 from portal.web.shared import shared_of
@@ -26,21 +28,41 @@ SIGNED_OUT_NOTICE = "You have been signed out."
 # is gone, and a page that shows the login form stores nothing on the server.
 SIGNED_OUT_COOKIE = "portal_signed_out"
 HOME = "/phone"
+# From the third failure in a row, a wrong password's answer says how many may follow before
+# the wait: the same for every name typed, known or not, so it tells nothing about accounts.
+WARN_AFTER = 3
 
 
 def _login_page(
     request: Request, *, status_code: int = 200, error: str | None = None, **form: Any
 ) -> Response:
+    username = form.get("username", "")
     notice = form.get("notice")
     context = {
         "error": error,
-        "username": form.get("username", ""),
+        "username": username,
+        "remembered": bool(username) and username == device.remembered(request),
         "next": form.get("next", ""),
         "notice": notice,
         # What a finished change left to say (a reset's "Your password was changed"): good news.
         "success": None if notice else sessions.take_flash(request),
+        "locked": form.get("locked", False),  # the error ends in the wait: offer a reset
     }
     return render(request, "login.html", context, fragment=["form"], status_code=status_code)
+
+
+def attempts_left(left: int, minutes: int) -> str:
+    return f"{INVALID}. {left} attempt{'s' * (left != 1)} left before a {minutes}-minute wait."
+
+
+def _failure(left: int | None, settings: Settings) -> tuple[str, bool]:
+    """What a wrong password is told, and whether that ends in the wait."""
+    wait = Refusal(settings.login_lockout_seconds)
+    if left == 0:  # this failure began the wait
+        return f"{INVALID}. {wait.message}", True
+    if left is not None and left <= settings.login_max_failures - WARN_AFTER:
+        return attempts_left(left, wait.wait_minutes), False
+    return INVALID, False
 
 
 def _next(value: str) -> str:
@@ -55,7 +77,9 @@ async def login(request: Request) -> Response:
         notice = IDLE_NOTICE if request.query_params.get("reason") == "idle" else None
         if notice is None and signed_out:
             notice = SIGNED_OUT_NOTICE
-        page = _login_page(request, next=_next(request.query_params.get("next", "")), notice=notice)
+        target = _next(request.query_params.get("next", ""))
+        username = device.remembered(request) or ""
+        page = _login_page(request, next=target, notice=notice, username=username)
         if signed_out:
             page.delete_cookie(SIGNED_OUT_COOKIE, path="/login")
         return page
@@ -80,27 +104,22 @@ async def login(request: Request) -> Response:
         client_address(request, shared.settings.trusted_proxies),
         request.cookies.get(DEVICE_COOKIE),
         sessions.alongside(request),
+        sessions.before_answer(request),
     )
     shown = username.strip()[:64]
     if outcome.status == "locked":
+        error = outcome.locked_message
         return _login_page(
-            request, status_code=429, error=outcome.locked_message, username=shown, next=target
+            request, status_code=429, error=error, locked=True, username=shown, next=target
         )
     if outcome.who is None:
-        return _login_page(request, error=INVALID, username=shown, next=target)
-    await guard.sign_in(request, outcome.who.id, outcome.who.stamp)
+        error, locked = _failure(outcome.attempts_left, shared.settings)
+        return _login_page(request, error=error, locked=locked, username=shown, next=target)
+    await guard.sign_in(request, outcome.who)
     csrf.rotate(request)
     response = htmx.redirect(request, target or HOME)
     if outcome.device_cookie:
-        response.set_cookie(
-            DEVICE_COOKIE,
-            outcome.device_cookie,
-            max_age=DEVICE_COOKIE_SECONDS,
-            path="/login",
-            httponly=True,
-            samesite="strict",
-            secure=shared.settings.https,
-        )
+        device.set_cookie(request, response, outcome.device_cookie)
     return response
 
 
@@ -150,4 +169,5 @@ routes = [
     Route("/login", login, methods=["GET", "POST"]),
     Route("/logout", logout, methods=["POST"]),
     Route("/password-strength", password_strength, methods=["POST"]),
+    *device.routes,
 ]

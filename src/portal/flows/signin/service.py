@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -12,13 +14,16 @@ from portal.security.sessionstore import Alongside
 from portal.security.throttle import Attempt, Refusal
 from portal.web.shared import Shared
 
+Later = Callable[[], Awaitable[None]]
+
 
 @dataclass(frozen=True)
 class Outcome:
     status: Literal["success", "failure", "locked"]
-    who: accounts.Credentials | None = None
+    who: accounts.Account | None = None
     locked_message: str = ""
     device_cookie: str | None = None
+    attempts_left: int | None = None  # a failure's: how many more may follow before a wait
 
 
 def canonical_username(raw: str, secret_key: str) -> str:
@@ -61,27 +66,39 @@ async def check_sign_in(
     address: str,
     device_cookie: str | None,
     alongside: list[Alongside],
+    before_answer: list[Later] | None = None,
 ) -> Outcome:
     """Check one sign-in attempt; a refused attempt never reaches the password check.
 
     Its audit row goes on `alongside` (`sessions.alongside(request)`): committed with the
-    session the answer carries, before the answer leaves.
+    session the answer carries, before the answer leaves. A success gives its place on the
+    counters back through `before_answer` (`sessions.before_answer(request)`), beside the
+    session's write instead of before it; without it, at once.
     """
     key = canonical_username(raw_username, shared.settings.secret_key)
     throttle = shared.throttle
     device = throttle.device_key(key, device_cookie)
+    early = accounts.read_early(shared.engine, raw_username)  # overlaps the counters' trip
     attempt = await take_attempt(shared, key, address, device)
     if isinstance(attempt, Refusal):
+        if early is not None:
+            with contextlib.suppress(Exception):  # not needed: only let it end
+                await early
         alongside.append(audit.pending("sign-in", "locked", key, address))
         return Outcome("locked", locked_message=attempt.message)
 
     async with attempt.checking():
-        who = await accounts.authenticate(shared.engine, shared.passwords, raw_username, password)
+        who = await accounts.authenticate(
+            shared.engine, shared.passwords, raw_username, password, early
+        )
     alongside.append(audit.pending("sign-in", "success" if who else "failure", key, address))
     if who is None:
-        await attempt.failed()
-        return Outcome("failure")
-    await attempt.succeeded(*([key] if device else []))
+        return Outcome("failure", attempts_left=await attempt.failed())
+    also = [key] if device else []
+    if before_answer is None:
+        await attempt.succeeded(*also)
+    else:
+        before_answer.append(lambda: attempt.succeeded(*also))
     device_cookie = throttle.new_device_cookie(key)
     return Outcome("success", who, device_cookie=device_cookie)
 
