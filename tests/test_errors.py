@@ -46,7 +46,7 @@ def test_500_shows_a_friendly_page_and_no_traceback(
     monkeypatch.setattr("portal.web.guard.current_account", broken)
     response = quiet_client.get("/phone")
     assert response.status_code == 500
-    assert "Something went wrong" in response.text
+    assert "Something Went Wrong" in response.text
     assert "Traceback" not in response.text
     assert "hunter2" not in response.text
     assert response.headers["Content-Security-Policy"]
@@ -112,5 +112,5 @@ def test_file_upload_instead_of_text_gets_400(client: TestClient, account: Accou
         files={"username": ("name.txt", b"201-wickedsprockets")},
     )
     assert response.status_code == 400
-    assert "Bad request" in response.text
+    assert "Bad Request" in response.text
     assert client.get("/phone").status_code == 303

@@ -92,7 +92,7 @@ def test_an_unexpected_error_is_logged_once_with_the_id_its_page_carries(
     monkeypatch.setattr("portal.web.guard.current_account", broken)
     response = auth.client.get("/phone")
     assert response.status_code == 500
-    assert "Something went wrong" in response.text
+    assert "Something Went Wrong" in response.text
     rid = response.headers["X-Request-ID"]
     tracebacks = [line for line in collected.lines if "exception" in line]
     assert len(tracebacks) == 1
@@ -206,7 +206,7 @@ def test_no_reset_token_reaches_the_log_while_storage_is_down(
     )
     for response in (shown, posted):
         assert response.status_code == 503
-        assert "Temporarily unavailable" in response.text
+        assert "Temporarily Unavailable" in response.text
         assert response.headers["Referrer-Policy"] == "no-referrer"
     assert reset_token_lines(collected, token) == []
     messages = [str(line["message"]) for line in collected.lines]

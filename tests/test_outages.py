@@ -110,7 +110,7 @@ def test_redis_stopping_fails_closed_and_heals_by_itself(
         assert client.get("/healthz").status_code == 503
         page = client.get("/phone")
         assert page.status_code == 503
-        assert "Temporarily unavailable" in page.text
+        assert "Temporarily Unavailable" in page.text
         assert "Traceback" not in page.text
         # The login form needs no storage (its token is bound to a cookie, not a session)...
         client.cookies.clear()
@@ -145,7 +145,7 @@ def test_database_unreachable_is_a_clear_page(settings: Settings) -> None:
             data={"username": "201-x", "password": "y", "csrf_token": csrf_from(page.text)},
         )
         assert signed.status_code == 503
-        assert "Temporarily unavailable" in signed.text
+        assert "Temporarily Unavailable" in signed.text
         assert "Traceback" not in signed.text
         assert client.get("/phone").status_code == 303  # no session: to the (working) login
 
@@ -224,7 +224,7 @@ def test_a_postgresql_restart_fails_clearly_then_heals_by_itself(
             proxy.cut()
             down = client.get("/phone")
             assert down.status_code == 503
-            assert "Temporarily unavailable" in down.text
+            assert "Temporarily Unavailable" in down.text
             assert client.get("/healthz").status_code == 503
 
             proxy.start()  # back, on the same port; the pool's dead connections are dropped
@@ -265,7 +265,7 @@ def test_no_database_connection_free_in_time_is_the_busy_page_then_heals(
             release.set()
             holding.result(5)
         assert busy.status_code == 503
-        assert "Temporarily unavailable" in busy.text
+        assert "Temporarily Unavailable" in busy.text
         assert "Traceback" not in busy.text
         signed = client.post("/login", data={**form, "csrf_token": csrf_from(page.text)})
         assert signed.headers["location"] == "/phone"

@@ -99,9 +99,13 @@ def test_every_state_renders(gallery: TestClient, name: str, theme: str) -> None
         ("login-locked", "Too many failed attempts. Try again in 14 minutes."),
         ("login-idle", 'name="next" value="/settings"'),
         ("login-password-changed", "Your password was changed. Sign in with your new password."),
+        ("login-password-changed", 'class="notice notice--success" id="login-notice"'),
+        ("login-signed-out", '<p class="notice" id="login-notice" role="status"'),
+        ("settings-changed", 'class="notice notice--success" id="change-password-status"'),
+        ("login", "data-theme-label></span>"),
         ("forgot-sent", "a link to choose a new password is on its way. It is valid for 1 hour."),
         ("reset-too-short", "Use at least 8 characters."),
-        ("reset-invalid", "This link no longer works"),
+        ("reset-invalid", "This Link No Longer Works"),
         ("reset-invalid", "<title>Reset Link No Longer Works · Phone Portal</title>"),
         ("login-branded", "<title>Sign In · Wicked Sprockets Phones</title>"),
         ("login-branded", '<img class="brand-logo" src="data:image/svg+xml,'),
@@ -121,7 +125,7 @@ def test_every_state_renders(gallery: TestClient, name: str, theme: str) -> None
         ("phone-failed-busy", "202 is busy."),
         ("settings-in-call", "In call with 202"),
         ("strength-strong", "strength-level--strong"),
-        ("error-413", "Too large"),
+        ("error-413", "Too Large"),
         ("mail", '<a href="http://127.0.0.1:8000/reset-password/example-reset-token">'),
         ("email-reset-text", "http://127.0.0.1:8000/reset-password/example-reset-token"),
         ("email-changed-html", "was just changed (with a reset link)"),
@@ -138,7 +142,7 @@ def test_a_fragment_comes_in_a_styled_page_without_its_own_page_around_it(
 
     assert page.count("<html") == 1 and re.search(r'href="/static/css/portal[^"]*\.css"', page)
     assert re.search(r'<div class="card">\s*<form id="login-form"', page)
-    assert "<h1>Sign in</h1>" not in page  # the block alone, not the page it lives in
+    assert "<h1>Sign In</h1>" not in page  # the block alone, not the page it lives in
 
 
 def test_unknown_state_is_404(gallery: TestClient) -> None:
@@ -213,3 +217,14 @@ def test_enabled_in_dev_and_demo_mode_only(changes: dict[str, bool], on: bool) -
 def test_gallery_is_off_in_production(client: TestClient) -> None:
     assert client.get("/-/patterns").status_code == 404
     assert client.get("/-/patterns/login").status_code == 404
+
+
+def test_a_state_in_a_gallery_frame_leaves_autofocus_out(gallery: TestClient) -> None:
+    """The browser refuses autofocus in the sandboxed frames, with a console error each."""
+    alone = gallery.get("/-/patterns/login-invalid")
+    framed = gallery.get("/-/patterns/login-invalid", headers={"Sec-Fetch-Dest": "iframe"})
+
+    assert re.search(r"\sautofocus[\s>]", alone.text)
+    assert not re.search(r"\sautofocus[\s>]", framed.text)
+    assert framed.text.replace(" autofocus", "") == framed.text
+    assert "Sec-Fetch-Dest" in framed.headers["vary"]

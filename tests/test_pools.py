@@ -51,7 +51,7 @@ def test_no_redis_connection_free_in_time_is_the_busy_page_then_heals(
         busy = client.get("/phone")
         run(client, give_back)
         assert busy.status_code == 503
-        assert "Temporarily unavailable" in busy.text
+        assert "Temporarily Unavailable" in busy.text
         assert "Traceback" not in busy.text
         assert client.get("/phone").status_code == 200
 

@@ -55,7 +55,7 @@ def test_shell_shows_who_is_signed_in_and_the_controls(signed_in: TestClient) ->
     assert "Wickedsprockets" in page  # the tenant's name as the fixture made it
     assert '<a href="/phone"' in page
     assert '<a href="/settings"' in page
-    assert 'aria-label="Sign out"' in page
+    assert 'aria-label="Sign Out"' in page
     assert '<form class="signout" method="post" action="/logout">' in page
     assert 'aria-label="Menu"' in page
     assert 'aria-label="Theme: System"' in page

@@ -7,8 +7,8 @@
 //
 // One browser, one phone: the tab holding the Web Lock "portal-phone" registers; the others
 // wait in the lock's queue (so closing the holder hands the phone to one of them) and offer
-// "Use here", which steals the lock. The holder tells them (BroadcastChannel) when it is in a
-// call: they say so, and "Use here" asks before it ends that call. Credentials come from
+// "Use Here", which steals the lock. The holder tells them (BroadcastChannel) when it is in a
+// call: they say so, and "Use Here" asks before it ends that call. Credentials come from
 // /phone/credentials (short-lived, never stored) and are renewed before they run out.
 (function () {
   "use strict";
@@ -79,7 +79,7 @@
     tellTabs();
   }
 
-  // A control that a state change hid (Call once dialling, Hang up once the call ends) would
+  // A control that a state change hid (Call once dialling, Hang Up once the call ends) would
   // drop keyboard focus to the top of the page: it goes to what this state offers instead.
   function keepFocus() {
     var active = document.activeElement;
@@ -706,7 +706,7 @@
       waiting = null;
       return holdLock(lock);
     }).then(null, function (error) {
-      if (error && error.name === "AbortError" && holding) lost(); // stolen by "Use here"
+      if (error && error.name === "AbortError" && holding) lost(); // stolen by "Use Here"
     });
   }
 

@@ -17,18 +17,42 @@
       button.setAttribute("aria-label", label);
       button.setAttribute("title", label);
     });
+    // Seen beside the icon: with a dark system theme, System -> Dark changes no colour.
+    document.querySelectorAll("[data-theme-label]").forEach(function (span) {
+      span.textContent = LABELS[currentTheme()];
+    });
+  }
+
+  function applyTheme(theme) {
+    if (theme === "dark" || theme === "light") document.documentElement.dataset.theme = theme;
+    else delete document.documentElement.dataset.theme;
+    showTheme();
+  }
+
+  // Read out once, briefly: a live region that keeps its words is read again and again.
+  var announceTimer = null;
+  function announceTheme() {
+    var region = document.querySelector("[data-theme-announce]");
+    if (!region) return;
+    region.textContent = "Theme: " + LABELS[currentTheme()];
+    clearTimeout(announceTimer);
+    announceTimer = setTimeout(function () { region.textContent = ""; }, 4000);
   }
 
   function cycleTheme() {
     var next = THEMES[(THEMES.indexOf(currentTheme()) + 1) % THEMES.length];
-    if (next === "system") delete document.documentElement.dataset.theme;
-    else document.documentElement.dataset.theme = next;
+    applyTheme(next);
     try {
       if (next === "system") localStorage.removeItem("portal-theme");
       else localStorage.setItem("portal-theme", next);
     } catch (e) { /* storage blocked: the choice lasts for this page only */ }
-    showTheme();
+    announceTheme();
   }
+
+  // Other open tabs of the portal follow a change at once (the event comes from the others).
+  window.addEventListener("storage", function (event) {
+    if (event.key === "portal-theme" || event.key === null) applyTheme(event.newValue);
+  });
 
   // --- The phone-sized menu. ---
   function setMenu(open) {
@@ -45,13 +69,16 @@
     if (target.closest("[data-theme-toggle]")) cycleTheme();
     var toggle = target.closest("[data-menu-toggle]");
     if (toggle) setMenu(toggle.getAttribute("aria-expanded") !== "true");
+    // A tap or click anywhere outside the open menu closes it, as Escape does.
+    else if (!target.closest("#menu")) setMenu(false);
   });
 
   // Escape closes it; focus that was inside goes back to the button, not into nothing.
   document.addEventListener("keydown", function (event) {
     var menu = document.getElementById("menu");
     if (event.key !== "Escape" || !menu || !menu.classList.contains("menu--open")) return;
-    var inside = menu.contains(document.activeElement);
+    var active = document.activeElement;
+    var inside = menu.contains(active) && !(active && active.closest(".topbar-tools")); // the theme stays shown
     setMenu(false);
     var button = document.querySelector("[data-menu-toggle]");
     if (inside && button) button.focus();

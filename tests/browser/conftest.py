@@ -413,7 +413,7 @@ def sign_in(page: Any, server: Server, password: str | None = None) -> None:
     page.goto("/login")
     page.get_by_label("Username").fill(server.username)
     page.get_by_label("Password").fill(password or server.password)
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign In").click()
 
 
 def open_menu(page: Any) -> None:
@@ -425,7 +425,7 @@ def open_menu(page: Any) -> None:
 
 def sign_out(page: Any) -> None:
     open_menu(page)
-    page.get_by_role("button", name="Sign out").click()
+    page.get_by_role("button", name="Sign Out").click()
     page.wait_for_url(lambda url: "/login" in url)
 
 

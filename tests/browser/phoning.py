@@ -157,7 +157,7 @@ def phones(
             page.goto("/login")
             page.get_by_label("Username").fill(extension)
             page.get_by_label("Password").fill(PASSWORD)
-            page.get_by_role("button", name="Sign in").click()
+            page.get_by_role("button", name="Sign In").click()
             page.wait_for_url(re.compile(r"/phone$"))
         else:
             page = context.new_page()

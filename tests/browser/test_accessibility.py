@@ -98,7 +98,7 @@ def test_axe_finds_no_violations_on_any_page(
         page.get_by_label("Username").fill(unknown)
         page.get_by_label("Password", exact=True).fill("not the password")
         page.evaluate("document.getElementById('login-form').dataset.answered = 'no'")
-        page.get_by_role("button", name="Sign in").click()
+        page.get_by_role("button", name="Sign In").click()
         expect(page.locator("#login-form[data-answered]")).to_have_count(0)
         expect(alert).to_contain_text(INVALID)
         if state:
@@ -126,7 +126,7 @@ def test_axe_finds_no_violations_on_any_page(
     check("forgot-sent")
 
     page.goto(reset_link)
-    expect(page.get_by_role("heading", name="Choose a new password")).to_be_visible()
+    expect(page.get_by_role("heading", name="Choose a New Password")).to_be_visible()
     check("reset")
     page.get_by_label("New password", exact=True).fill("short")
     page.get_by_label("Confirm new password").fill("shorter")
@@ -134,10 +134,10 @@ def test_axe_finds_no_violations_on_any_page(
     expect(page.locator(".field-error")).to_have_count(2)
     check("reset-error")
     page.goto("/reset-password/not-a-live-token")
-    expect(page.get_by_role("heading", name="This link no longer works")).to_be_visible()
+    expect(page.get_by_role("heading", name="This Link No Longer Works")).to_be_visible()
     check("reset-dead-link")
     page.goto("/no-such-page")
-    expect(page.get_by_role("heading", name="Page not found")).to_be_visible()
+    expect(page.get_by_role("heading", name="Page Not Found")).to_be_visible()
     check("not-found")
 
     sign_in(page, server)
@@ -146,7 +146,7 @@ def test_axe_finds_no_violations_on_any_page(
     menu = page.get_by_role("button", name="Menu")
     if menu.is_visible():
         menu.click()
-        expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+        expect(page.get_by_role("button", name="Sign Out")).to_be_visible()
         check("phone-menu")
     page.get_by_role("link", name="Settings").click()
     expect(page.get_by_role("heading", name="Change Password")).to_be_visible()
@@ -281,9 +281,9 @@ def test_the_whole_flow_by_keyboard_alone(
     if phone:
         tab_to(page, menu, backwards=True)
         keyboard.press("Enter")
-        tab_to(page, page.get_by_role("button", name="Sign out"))
+        tab_to(page, page.get_by_role("button", name="Sign Out"))
     else:
-        tab_to(page, page.get_by_role("button", name="Sign out"), backwards=True)
+        tab_to(page, page.get_by_role("button", name="Sign Out"), backwards=True)
     keyboard.press("Enter")
     expect(page).to_have_url(AT_LOGIN)
     tab_to(page, page.get_by_label("Username"))

@@ -35,7 +35,7 @@ def sign_in(page: Page, server: Server, password: str) -> None:
     page.goto("/login")
     page.get_by_label("Username").fill(server.username)
     page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign In").click()
 
 
 def signed_in(page: Page, server: Server) -> None:
@@ -59,9 +59,9 @@ def open_tab(page: Page, name: str) -> None:
 
 def sign_out(page: Page) -> None:
     in_menu(page)
-    page.get_by_role("button", name="Sign out").click()
+    page.get_by_role("button", name="Sign Out").click()
     expect(page).to_have_url(AT_LOGIN)
-    expect(page.get_by_role("button", name="Sign in")).to_be_visible()
+    expect(page.get_by_role("button", name="Sign In")).to_be_visible()
 
 
 def set_marker(page: Page) -> None:
@@ -162,7 +162,7 @@ def test_change_password_in_place(
     expect(page.get_by_role("alert")).to_have_text(INVALID)
     expect(page).to_have_url(AT_LOGIN)
     page.get_by_label("Password").fill(NEW_PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign In").click()
     expect(page).to_have_url(AT_PHONE)
     expect(page.get_by_role("heading", name="Phone", level=1)).to_be_visible()
 
@@ -180,7 +180,7 @@ def test_change_password_without_javascript(pages: Pages, mail_server: Server) -
     page.get_by_role("button", name="Change Password").click()
     assert_field_error(page, "Current password", WRONG_CURRENT)
     expect(page.get_by_role("heading", name="Settings", level=1)).to_be_visible()
-    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+    expect(page.get_by_role("button", name="Sign Out")).to_be_visible()
 
     fill_change_form(page, server.password, NEW_PASSWORD)
     page.get_by_role("button", name="Change Password").click()
@@ -255,7 +255,7 @@ def test_forgot_password_through_the_browser(pages: Pages, mail_server: Server) 
     page.get_by_label("Username").fill(server.username)
     page.get_by_role("link", name="Forgot password?").click()
     expect(page).to_have_url(re.compile(rf"/forgot-password\?username={server.username}$"))
-    expect(page.get_by_role("heading", name="Forgot password")).to_be_visible()
+    expect(page.get_by_role("heading", name="Forgot Password")).to_be_visible()
     expect(page.get_by_label("Username")).to_have_value(server.username)
 
     page.get_by_role("button", name="Send Reset Link").click()
@@ -272,7 +272,7 @@ def test_forgot_password_through_the_browser(pages: Pages, mail_server: Server) 
 
     # The link from the mail, in the browser.
     page.goto(link)
-    expect(page.get_by_role("heading", name="Choose a new password")).to_be_visible()
+    expect(page.get_by_role("heading", name="Choose a New Password")).to_be_visible()
     expect(page.get_by_text(f"For extension {server.username}")).to_be_visible()
     set_marker(page)
 
@@ -294,7 +294,7 @@ def test_forgot_password_through_the_browser(pages: Pages, mail_server: Server) 
 
     page.get_by_label("Username").fill(server.username)
     page.get_by_label("Password").fill(NEW_PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign In").click()
     expect(page).to_have_url(AT_PHONE)
     expect(page.get_by_role("heading", name="Phone", level=1)).to_be_visible()
 
@@ -302,8 +302,8 @@ def test_forgot_password_through_the_browser(pages: Pages, mail_server: Server) 
     pages.allow(f"status of 410 (Gone) ({link}:")
     response = page.goto(link)
     assert response is not None and response.status == 410
-    expect(page.get_by_role("heading", name="This link no longer works")).to_be_visible()
-    again = page.get_by_role("link", name="Ask for a new link")
+    expect(page.get_by_role("heading", name="This Link No Longer Works")).to_be_visible()
+    again = page.get_by_role("link", name="Ask for a New Link")
     expect(again).to_have_attribute("href", "/forgot-password")
     again.click()
-    expect(page.get_by_role("heading", name="Forgot password")).to_be_visible()
+    expect(page.get_by_role("heading", name="Forgot Password")).to_be_visible()

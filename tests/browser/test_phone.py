@@ -71,7 +71,7 @@ def test_two_browsers_call_each_other(phones: Callable[..., Phone]) -> None:
     # 201 goes to Settings and back: the call goes on, shown as a bar with Hang up.
     ada.page.get_by_role("link", name="Settings").click()
     expect(ada.page.get_by_role("heading", name="Change Password")).to_be_visible()
-    expect(ada.button("Hang up")).to_be_visible()
+    expect(ada.button("Hang Up")).to_be_visible()
     expect(ada.button("Mute")).to_be_hidden()
     assert ada.flowing()["received"] > 1000
     ada.page.get_by_role("link", name="Phone", exact=True).click()
@@ -79,7 +79,7 @@ def test_two_browsers_call_each_other(phones: Callable[..., Phone]) -> None:
     assert ada.stats()["state"] == "connected"
 
     # Hang up ends it on both sides.
-    ada.button("Hang up").click()
+    ada.button("Hang Up").click()
     ada.expect_status("^Ready$")
     grace.expect_status("^Ready$")
 
@@ -117,7 +117,7 @@ def test_failed_calls_say_why(phones: Callable[..., Phone]) -> None:
     expect(joan.page.locator("#phone").get_by_role("alert")).to_have_text("202 is busy.")
     joan.expect_status("^Ready$")
     ada.expect_status("^In call with 202$")  # the call in progress is untouched
-    ada.button("Hang up").click()
+    ada.button("Hang Up").click()
     grace.expect_status("^Ready$")
 
     # A number nobody has.
@@ -142,7 +142,7 @@ def test_a_number_reaches_the_callers_own_tenant_only(phones: Callable[..., Phon
     call_connected(theirs_201, theirs_202, "202")
     expect(ours.page.get_by_role("dialog")).to_be_hidden()
     ours.expect_status("^Ready$")
-    theirs_201.button("Hang up").click()
+    theirs_201.button("Hang Up").click()
     theirs_202.expect_status("^Ready$")
 
 
@@ -156,7 +156,7 @@ def test_digits_typed_anywhere_on_the_tab_go_to_the_number(phones: Callable[...,
     expect(ada.page.get_by_label("Number")).to_be_focused()
     ada.page.keyboard.press("Enter")
     expect(grace.page.get_by_role("dialog")).to_be_visible()
-    ada.button("Hang up").click()
+    ada.button("Hang Up").click()
     expect(grace.page.get_by_role("dialog")).to_be_hidden()
     ada.expect_status("^Ready$")
 
@@ -166,7 +166,7 @@ def test_sign_out_during_a_call_ends_it_and_unregisters(phones: Callable[..., Ph
     grace = phones("202-wickedsprockets")
 
     call_connected(ada, grace, "202")
-    ada.page.get_by_role("button", name="Sign out").click()
+    ada.page.get_by_role("button", name="Sign Out").click()
     ada.page.wait_for_url(re.compile(r"/login$"))
     grace.expect_status("^Ready$")
     # 201 is no longer registered: calling it finds nobody.
@@ -181,7 +181,7 @@ def test_one_phone_per_browser_and_use_here_moves_it(phones: Callable[..., Phone
     first = phones("202-wickedsprockets")
     second = phones("202-wickedsprockets", context=first.page.context, ready=False)
     second.expect_status("^Disconnected: The phone is open in another tab")
-    expect(second.button("Use here")).to_be_visible()
+    expect(second.button("Use Here")).to_be_visible()
 
     # A call rings in the tab holding the phone, and only there.
     ada.dial("202")
@@ -192,7 +192,7 @@ def test_one_phone_per_browser_and_use_here_moves_it(phones: Callable[..., Phone
     ada.expect_status("^Ready$")
 
     # Use here moves it.
-    second.button("Use here").click()
+    second.button("Use Here").click()
     second.expect_status("^Ready$")
     first.expect_status("^Disconnected: The phone is open in another tab")
     ada.dial("202")
@@ -206,7 +206,7 @@ def test_one_phone_per_browser_and_use_here_moves_it(phones: Callable[..., Phone
     first.expect_status("^Ready$")
     ada.dial("202")
     expect(first.page.get_by_role("dialog")).to_be_visible()
-    ada.button("Hang up").click()
+    ada.button("Hang Up").click()
     expect(first.page.get_by_role("dialog")).to_be_hidden()
 
 
@@ -219,7 +219,7 @@ def test_a_call_through_the_turn_relay(phones: Callable[..., Phone]) -> None:
         flow = phone.flowing()
         assert flow["sent"] > 1000 and flow["received"] > 1000, (phone.extension, flow)
         assert phone.stats()["local"] == "relay"
-    ada.button("Hang up").click()
+    ada.button("Hang Up").click()
     grace.expect_status("^Ready$")
 
 
@@ -285,7 +285,7 @@ def test_refused_credentials_show_disconnected_with_the_reason(
 
 def test_the_login_page_loads_no_sip_client(phones: Callable[..., Phone], portal: Server) -> None:
     ada = phones("201-wickedsprockets")
-    ada.page.get_by_role("button", name="Sign out").click()
+    ada.page.get_by_role("button", name="Sign Out").click()
     ada.page.wait_for_url(re.compile(r"/login$"))
     assert ada.page.evaluate("typeof JsSIP") == "undefined"
     assert ada.page.locator("script[src*='jssip'], script[src*='phone']").count() == 0
@@ -418,15 +418,15 @@ def test_live_phone_states_are_axe_clean(phones: Callable[..., Phone], axe_sourc
     check(grace, "incoming, on Settings")
     grace.page.get_by_role("dialog").get_by_role("button", name="Answer").click()
     ada.expect_status("^In call with 202$")
-    expect(grace.button("Hang up")).to_be_visible()  # the bar, on Settings
+    expect(grace.button("Hang Up")).to_be_visible()  # the bar, on Settings
     ada.button("Keypad").click()
     ada.button("Mute").click()
     check(ada, "in call, keypad open, muted")
     ada.page.get_by_role("link", name="Settings").click()
     expect(ada.page.get_by_role("heading", name="Change Password")).to_be_visible()
     check(ada, "Settings, in call")
-    ada.button("Hang up").click()
-    expect(grace.button("Hang up")).to_be_hidden()  # the bar goes with the call
+    ada.button("Hang Up").click()
+    expect(grace.button("Hang Up")).to_be_hidden()  # the bar goes with the call
     report = "\n".join(
         f"{state}:\n" + "\n".join(f"  - {v}" for v in violations)
         for state, violations in found.items()
@@ -470,7 +470,7 @@ def test_a_long_call_is_not_cut_by_the_idle_limit(
     ada.expect_status("^In call with 202$")
     grace.expect_status("^In call with Extension 201$")
     assert "/phone" in ada.page.url and "/phone" in grace.page.url
-    ada.button("Hang up").click()
+    ada.button("Hang Up").click()
     grace.expect_status("^Ready$")
     ada.page.get_by_role("link", name="Settings").click()  # still signed in
     expect(ada.page.get_by_role("heading", name="Change Password")).to_be_visible()
@@ -482,7 +482,7 @@ def test_sign_out_in_another_tab_unregisters_the_phone(phones: Callable[..., Pho
     other = phones("202-wickedsprockets", context=holder.page.context, ready=False)
     other.expect_status("^Disconnected: The phone is open in another tab")
 
-    other.page.get_by_role("button", name="Sign out").click()
+    other.page.get_by_role("button", name="Sign Out").click()
     other.page.wait_for_url(re.compile(r"/login$"))
     holder.expect_status("^Disconnected: You are signed out")
     ada.dial("202")
@@ -509,7 +509,7 @@ def test_focus_follows_the_call_for_keyboard_users(phones: Callable[..., Phone])
     number = ada.page.get_by_label("Number")
     number.fill("202")
     number.press("Enter")
-    expect(ada.button("Hang up")).to_be_focused()  # Call went away; Hang up is where to go
+    expect(ada.button("Hang Up")).to_be_focused()  # Call went away; Hang up is where to go
     expect(grace.page.get_by_role("dialog")).to_be_visible()
     ada.page.keyboard.press("Enter")  # hangs up
     ada.expect_status("^Ready$")

@@ -1,5 +1,5 @@
 """The softphone's dialogs: the incoming call is modal (dimmed page, focus kept inside, Esc
-declines, focus back where it was), and "Use here" asks before it ends another tab's call.
+declines, focus back where it was), and "Use Here" asks before it ends another tab's call.
 Real Kamailio, real Chromium, in the private network namespace (tests/browser/phoning.py)."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ pytestmark = pytest.mark.browser
 
 IN_A_CALL_ELSEWHERE = "^Disconnected: The phone is in a call in another tab"
 OPEN_ELSEWHERE = "^Disconnected: The phone is open in another tab"
-QUESTION = "End the call in the other tab and use the phone here?"
+QUESTION = "End the Call in the Other Tab and Use the Phone Here?"
 
 
 def test_the_incoming_call_dialog_is_modal(phones: Callable[..., Phone]) -> None:
@@ -79,13 +79,13 @@ def test_use_here_asks_before_ending_the_other_tabs_call(phones: Callable[..., P
 
     # Use here asks first; Cancel (or Esc) leaves the call alone.
     confirm = other.page.get_by_role("dialog", name=QUESTION)
-    other.button("Use here").click()
+    other.button("Use Here").click()
     expect(confirm).to_be_visible()
     expect(confirm.get_by_role("button", name="Cancel")).to_be_focused()
     confirm.get_by_role("button", name="Cancel").click()
     expect(confirm).to_be_hidden()
-    expect(other.button("Use here")).to_be_focused()
-    other.button("Use here").click()
+    expect(other.button("Use Here")).to_be_focused()
+    other.button("Use Here").click()
     expect(confirm).to_be_visible()
     other.page.keyboard.press("Escape")
     expect(confirm).to_be_hidden()
@@ -93,20 +93,20 @@ def test_use_here_asks_before_ending_the_other_tabs_call(phones: Callable[..., P
     holder.expect_status("^In call with Extension 201$")
 
     # The call over, the other tab says so again.
-    ada.button("Hang up").click()
+    ada.button("Hang Up").click()
     other.expect_status(OPEN_ELSEWHERE)
     call_connected(ada, holder, "202")
     other.expect_status(IN_A_CALL_ELSEWHERE)
 
     # Confirmed: the call ends on both sides, and the phone moves here.
-    other.button("Use here").click()
-    confirm.get_by_role("button", name="End call and use here").click()
+    other.button("Use Here").click()
+    confirm.get_by_role("button", name="End Call and Use Here").click()
     expect(confirm).to_be_hidden()
     other.expect_status("^Ready$")
     ada.expect_status("^Ready$")
     holder.expect_status(OPEN_ELSEWHERE)
     ada.dial("202")
-    expect(other.page.get_by_role("dialog", name="Incoming call")).to_be_visible()
-    expect(holder.page.get_by_role("dialog", name="Incoming call")).to_be_hidden()
-    ada.button("Hang up").click()
+    expect(other.page.get_by_role("dialog", name="Incoming Call")).to_be_visible()
+    expect(holder.page.get_by_role("dialog", name="Incoming Call")).to_be_hidden()
+    ada.button("Hang Up").click()
     other.expect_status("^Ready$")

@@ -26,7 +26,7 @@ def sign_in(page: Page, server: Server, password: str | None = None) -> None:
     page.goto(server.url("/login"))
     page.get_by_label("Username").fill(server.username)
     page.get_by_label("Password").fill(password or server.password)
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign In").click()
 
 
 def signed_in(page: Page, server: Server) -> None:
@@ -52,7 +52,7 @@ def test_sign_in_lands_on_the_phone_tab(page: Page, server: Server) -> None:
     expect(page.get_by_role("heading", name="Phone", level=1)).to_be_visible()
     expect(page.get_by_text("Ada Lovelace")).to_be_visible()
     expect(page.get_by_text("Wicked Sprockets").first).to_be_visible()
-    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+    expect(page.get_by_role("button", name="Sign Out")).to_be_visible()
     expect(page.get_by_role("link", name="Phone", exact=True)).to_have_attribute(
         "aria-current", "page"
     )
@@ -64,7 +64,7 @@ def test_wrong_password_is_refused_in_place(page: Page, server: Server) -> None:
     set_marker(page)
     page.get_by_label("Username").fill(server.username)
     page.get_by_label("Password").fill("not the password")
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign In").click()
 
     expect(page.get_by_role("alert")).to_have_text(INVALID)
     expect(page).to_have_url(AT_LOGIN)
@@ -74,7 +74,7 @@ def test_wrong_password_is_refused_in_place(page: Page, server: Server) -> None:
 
     # The swapped-in form still works, with its fresh CSRF token.
     page.get_by_label("Password").fill(server.password)
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign In").click()
     expect(page).to_have_url(AT_PHONE)
 
 
@@ -116,23 +116,23 @@ def test_tabs_switch_without_a_page_load_and_follow_history(page: Page, server: 
 def test_sign_out_and_back_shows_no_portal_content(page: Page, server: Server) -> None:
     signed_in(page, server)
 
-    page.get_by_role("button", name="Sign out").click()
+    page.get_by_role("button", name="Sign Out").click()
     expect(page).to_have_url(AT_LOGIN)
-    expect(page.get_by_role("button", name="Sign in")).to_be_visible()
+    expect(page.get_by_role("button", name="Sign In")).to_be_visible()
 
     page.go_back()
     expect(page).to_have_url(AT_LOGIN)
-    expect(page.get_by_role("button", name="Sign in")).to_be_visible()
+    expect(page.get_by_role("button", name="Sign In")).to_be_visible()
     expect(page.get_by_role("heading", name="Phone")).to_have_count(0)
     expect(page.get_by_text("Ada Lovelace")).to_have_count(0)
-    expect(page.get_by_role("button", name="Sign out")).to_have_count(0)
+    expect(page.get_by_role("button", name="Sign Out")).to_have_count(0)
 
 
 def test_phone_menu_hides_sign_out_until_opened(pages: Pages, server: Server) -> None:
     page = pages.new_page(viewport=PHONE)
     signed_in(page, server)
     menu = page.get_by_role("button", name="Menu")
-    sign_out = page.get_by_role("button", name="Sign out")
+    sign_out = page.get_by_role("button", name="Sign Out")
 
     expect(menu).to_be_visible()
     expect(menu).to_have_attribute("aria-expanded", "false")
@@ -149,7 +149,7 @@ def test_phone_menu_hides_sign_out_until_opened(pages: Pages, server: Server) ->
     menu.click()
     sign_out.click()
     expect(page).to_have_url(AT_LOGIN)
-    expect(page.get_by_role("button", name="Sign in")).to_be_visible()
+    expect(page.get_by_role("button", name="Sign In")).to_be_visible()
 
 
 def test_phone_menu_closes_after_a_tab_switch(pages: Pages, server: Server) -> None:
@@ -159,7 +159,7 @@ def test_phone_menu_closes_after_a_tab_switch(pages: Pages, server: Server) -> N
     page.get_by_role("link", name="Settings").click()
 
     expect(page.get_by_role("heading", name="Settings", level=1)).to_be_visible()
-    expect(page.get_by_role("button", name="Sign out")).to_be_hidden()
+    expect(page.get_by_role("button", name="Sign Out")).to_be_hidden()
     expect(page.get_by_role("button", name="Menu")).to_have_attribute("aria-expanded", "false")
 
 
@@ -210,7 +210,7 @@ def test_idle_session_sends_the_open_page_to_sign_in(
     # Signing in again returns to where the session ended.
     page.get_by_label("Username").fill(short.username)
     page.get_by_label("Password").fill(short.password)
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign In").click()
     expect(page).to_have_url(AT_PHONE)
     expect(page.get_by_role("heading", name="Phone", level=1)).to_be_visible()
 
@@ -226,7 +226,7 @@ def test_session_ended_elsewhere_sends_tab_clicks_and_back_to_sign_in(
     def sign_out_in_another_tab() -> None:
         other = page.context.new_page()
         other.goto("/phone")
-        other.get_by_role("button", name="Sign out").click()
+        other.get_by_role("button", name="Sign Out").click()
         expect(other).to_have_url(AT_LOGIN)
         other.close()
 
@@ -234,7 +234,7 @@ def test_session_ended_elsewhere_sends_tab_clicks_and_back_to_sign_in(
     sign_out_in_another_tab()
     page.go_back()
     expect(page).to_have_url(re.compile(r"/login\?next=/phone$"))
-    expect(page.get_by_role("button", name="Sign in")).to_be_visible()
+    expect(page.get_by_role("button", name="Sign In")).to_be_visible()
     expect(page.get_by_role("banner")).to_have_count(1)
 
     # A tab click (an htmx GET) must not swap the sign-in page into the tab's slot.
@@ -242,9 +242,9 @@ def test_session_ended_elsewhere_sends_tab_clicks_and_back_to_sign_in(
     sign_out_in_another_tab()
     page.get_by_role("link", name="Settings").click()
     expect(page).to_have_url(re.compile(r"/login\?next=/settings$"))
-    expect(page.get_by_role("button", name="Sign in")).to_be_visible()
+    expect(page.get_by_role("button", name="Sign In")).to_be_visible()
     expect(page.get_by_role("banner")).to_have_count(1)
-    expect(page.get_by_role("heading", name="Sign in")).to_have_count(1)
+    expect(page.get_by_role("heading", name="Sign In")).to_have_count(1)
 
 
 def test_the_csp_watch_catches_inline_script(page: Page, pages: Pages) -> None:
@@ -280,12 +280,12 @@ def test_screens_render_cleanly(
     page = pages.new_page(viewport=viewport)
 
     page.goto("/login")
-    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    expect(page.get_by_role("heading", name="Sign In")).to_be_visible()
     page.screenshot(path=str(folder / f"login-{size}.png"), full_page=True)
 
     page.get_by_label("Username").fill(server.username)
     page.get_by_label("Password").fill(server.password)
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign In").click()
     expect(page.get_by_role("heading", name="Phone", level=1)).to_be_visible()
     page.screenshot(path=str(folder / f"phone-{size}.png"), full_page=True)
 

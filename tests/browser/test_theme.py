@@ -95,7 +95,7 @@ def test_the_theme_outlives_reload_sign_out_and_sign_in(pages: Pages, server: Se
     expect_theme(page, "Dark", "dark", "dark")
 
     sign_out(page)
-    expect(page.get_by_role("button", name="Sign in")).to_be_visible()
+    expect(page.get_by_role("button", name="Sign In")).to_be_visible()
     expect_theme(page, "Dark", "dark", "dark")
 
     sign_in(page, server)

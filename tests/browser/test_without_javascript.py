@@ -32,7 +32,7 @@ def expect_real_links(page: Page) -> None:
 def sign_in(page: Page, username: str, password: str) -> None:
     page.get_by_label("Username").fill(username)
     page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign In").click()
 
 
 @pytest.mark.parametrize(("size", "viewport"), [("desktop", DESKTOP), ("375px", PHONE)])
@@ -57,7 +57,7 @@ def test_everything_works_without_javascript(
 
     # No Menu button to press, so the tabs and Sign out are simply there, at any width.
     expect(page.get_by_role("button", name="Menu")).to_have_count(0)
-    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+    expect(page.get_by_role("button", name="Sign Out")).to_be_visible()
     page.get_by_role("link", name="Settings").click()
     expect(page).to_have_url(AT_SETTINGS)
     expect(page.get_by_role("link", name="Settings")).to_have_attribute("aria-current", "page")
@@ -82,16 +82,16 @@ def test_everything_works_without_javascript(
 
     page.get_by_role("link", name="Phone", exact=True).click()
     expect(page).to_have_url(AT_PHONE)
-    page.get_by_role("button", name="Sign out").click()
+    page.get_by_role("button", name="Sign Out").click()
     expect(page).to_have_url(AT_LOGIN)
     sign_in(page, server.username, NEW_PASSWORD)
     expect(page).to_have_url(AT_PHONE)
-    page.get_by_role("button", name="Sign out").click()
+    page.get_by_role("button", name="Sign Out").click()
     expect(page).to_have_url(AT_LOGIN)
 
     # Forgot password, there and back.
     page.get_by_role("link", name="Forgot password?").click()
-    expect(page.get_by_role("heading", name="Forgot password")).to_be_visible()
+    expect(page.get_by_role("heading", name="Forgot Password")).to_be_visible()
     expect_real_links(page)
     page.get_by_label("Username").fill(server.username)
     page.get_by_role("button", name="Send Reset Link").click()
@@ -99,4 +99,4 @@ def test_everything_works_without_javascript(
     expect(page.get_by_role("status")).to_be_focused()
     page.get_by_role("link", name="Back to sign in").click()
     expect(page).to_have_url(AT_LOGIN)
-    expect(page.get_by_role("button", name="Sign in")).to_be_visible()
+    expect(page.get_by_role("button", name="Sign In")).to_be_visible()

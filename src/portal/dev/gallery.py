@@ -41,6 +41,7 @@ HEADERS = {
     "X-Frame-Options": "SAMEORIGIN",
 }
 _HTML_TAG = re.compile(r"<html\b", re.IGNORECASE)
+_AUTOFOCUS = re.compile(r"\s+autofocus(?=[\s/>])")
 
 
 def _example_request(request: Request, *, account: Account | None, htmx: bool) -> Request:
@@ -107,9 +108,12 @@ async def pattern_page(request: Request) -> Response:
     if pattern is None:
         raise HTTPException(404)
     theme = request.query_params.get("theme")
-    return HTMLResponse(
-        render_pattern(request, pattern, theme if theme in THEMES else None), headers=HEADERS
-    )
+    content = render_pattern(request, pattern, theme if theme in THEMES else None)
+    if request.headers.get("sec-fetch-dest") == "iframe":
+        # In the gallery's sandboxed frames the browser refuses autofocus, and says so on the
+        # console for every frame; opened alone, the state keeps it.
+        content = _AUTOFOCUS.sub("", content)
+    return HTMLResponse(content, headers={**HEADERS, "Vary": "Sec-Fetch-Dest"})
 
 
 routes = [Route("/-/patterns", index), Route("/-/patterns/{name}", pattern_page)]

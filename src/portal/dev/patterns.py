@@ -34,7 +34,7 @@ READY = PhoneView("ready")
 IN_CALL = PhoneView("incall", party="202", duration="1:23")
 CALLER = Caller(name="Grace Hopper", number="202")
 phone = states(
-    "Phone tab",
+    "Phone Tab",
     "phone.html",
     {"active": "phone", "phone_view": NO_PHONE_SYSTEM},
     signed_in=True,
@@ -44,16 +44,16 @@ softphone = states(
     "Softphone", "phone.html", {"active": "phone", "phone_view": READY}, signed_in=True
 )
 settings = states(
-    "Settings tab",
+    "Settings Tab",
     "settings.html",
     {**password_routes.form_context(DEFAULTS), "phone_view": READY},
     signed_in=True,
     fragment_frame="main",
 )
-hint = states("Password strength hint", "components/_strength.html", {})
-error = states("Error pages", "error.html", {}, fragment_frame="auth")
+hint = states("Password Strength Hint", "components/_strength.html", {})
+error = states("Error Pages", "error.html", {}, fragment_frame="auth")
 mail = states(
-    "Demo mail", "dev_mail.html", {"messages": INBOX, "running": True}, fragment_frame="main"
+    "Demo Mail", "dev_mail.html", {"messages": INBOX, "running": True}, fragment_frame="main"
 )
 reset_email = states("Emails", "email/reset.txt", RESET_EMAIL)
 reset_email_html = states("Emails", "email/reset.html", RESET_EMAIL)
@@ -94,7 +94,7 @@ REGISTRY: list[Pattern] = [
     ),
     softphone(
         "phone-use-here-confirm",
-        "Use here, the other tab in a call",
+        "Use Here, the other tab in a call",
         "Taking the phone ends that call: the page asks first.",
         phone_view=PhoneView("disconnected", reason="elsewhere-call", confirm=True),
     ),
@@ -134,6 +134,7 @@ REGISTRY: list[Pattern] = [
     settings(
         "settings-wrong-current",
         "Change Password: wrong current password",
+        "Each error has an exclamation mark as well as its colour.",
         errors={"current_password": password_service.WRONG_CURRENT},
     ),
     settings("settings-locked", "Change Password: locked", errors={"current_password": LOCKED}),
@@ -151,7 +152,7 @@ REGISTRY: list[Pattern] = [
     settings(
         "settings-changed",
         "Change Password: success",
-        "After the redirect (no JavaScript).",
+        "After the redirect (no JavaScript). Success has a tick as well as its colour.",
         changed=password_routes.CHANGED_MESSAGE,
     ),
     settings(
@@ -170,7 +171,7 @@ REGISTRY: list[Pattern] = [
     settings(
         "settings-in-call",
         "During a call",
-        "The softphone shrinks to a bar: the other party, the time, Hang up.",
+        "The softphone shrinks to a bar: the other party, the time, Hang Up.",
         phone_view=IN_CALL,
     ),
     settings(
@@ -221,7 +222,7 @@ def _tabstates(shown: set[str]) -> list[Pattern]:
         if tab.template in shown:
             continue
         state = states(
-            f"{tab.label} tab",
+            f"{tab.label} Tab",
             tab.template,
             {"active": tab.name},
             signed_in=True,

@@ -21,7 +21,7 @@ from portal.flows.reset import routes as reset_routes
 from portal.flows.signin import routes as signin_routes
 
 login = states(
-    "Sign in",
+    "Sign In",
     "login.html",
     {
         "error": None,
@@ -30,15 +30,16 @@ login = states(
         "notice": None,
         "locked": False,
         "remembered": False,
+        "success": None,
     },
 )
 forgot = states(
-    "Forgot password",
+    "Forgot Password",
     "forgot.html",
     {"sent": False, "error": None, "username": "", "valid_for": RESET_EMAIL["hours"]},
 )
 reset = states(
-    "Reset password",
+    "Reset Password",
     "reset.html",
     {
         "token": EXAMPLE_RESET_TOKEN,
@@ -131,10 +132,16 @@ SIGNED_OUT: list[Pattern] = [
         next="/settings",
     ),
     login(
+        "login-signed-out",
+        "Signed out",
+        "A plain notice: news, neither good nor bad.",
+        notice=signin_routes.SIGNED_OUT_NOTICE,
+    ),
+    login(
         "login-password-changed",
         "Reset done",
-        "Where a reset lands.",
-        notice=reset_routes.CHANGED_MESSAGE,
+        "Where a reset lands: good news, marked as such.",
+        success=reset_routes.CHANGED_MESSAGE,
     ),
     login(
         "login-form-invalid",

@@ -36,9 +36,9 @@ REASONS = {
         "The phone system refused to sign in this extension. Reconnect; if it happens again, "
         "ask your administrator."
     ),
-    "elsewhere": "The phone is open in another tab. Use here moves it to this one.",
+    "elsewhere": "The phone is open in another tab. Use Here moves it to this one.",
     "elsewhere-call": (
-        "The phone is in a call in another tab. Use here ends that call and moves the phone "
+        "The phone is in a call in another tab. Use Here ends that call and moves the phone "
         "to this one."
     ),
     "unsupported": "This browser cannot make calls. Use a current Chrome, Edge, Firefox or Safari.",

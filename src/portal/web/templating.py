@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import jinja2
 from jinja2 import nodes
 from jinja2_fragments import render_block
+from markupsafe import Markup, escape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.templating import Jinja2Templates
@@ -20,6 +22,15 @@ from portal.web.htmx import is_htmx
 from portal.web.shared import shared_of
 
 ContextProcessor = Callable[[Request], dict[str, Any]]
+# A username as hints and messages show it, `201-wickedsprockets`.
+_USERNAME = re.compile(r"\b\d{1,16}-[a-z][a-z0-9-]*[a-z0-9]\b")
+
+
+def whole_usernames(text: str) -> Markup:
+    """`text`, escaped, with each username in it kept on one line: broken at its hyphen,
+    `201-` and `wickedsprockets` read as two things, or as a username ending in a hyphen."""
+    kept = _USERNAME.sub(r'<span class="nowrap">\g<0></span>', str(escape(text)))
+    return Markup(kept)  # noqa: S704 - escaped above; the pattern matches no markup
 
 
 class Templates(Jinja2Templates):
@@ -95,6 +106,7 @@ def make_templates(
     env.globals["tabs"] = tabs
     env.globals["brand"] = brand or Brand()
     env.filters["title_case"] = title_case
+    env.filters["whole_usernames"] = whole_usernames
     return Templates(env, context_processors)
 
 

@@ -37,12 +37,15 @@ def _login_page(
     request: Request, *, status_code: int = 200, error: str | None = None, **form: Any
 ) -> Response:
     username = form.get("username", "")
+    notice = form.get("notice")
     context = {
         "error": error,
         "username": username,
         "remembered": bool(username) and username == device.remembered(request),
         "next": form.get("next", ""),
-        "notice": form.get("notice") or sessions.take_flash(request),
+        "notice": notice,
+        # What a finished change left to say (a reset's "Your password was changed"): good news.
+        "success": None if notice else sessions.take_flash(request),
         "locked": form.get("locked", False),  # the error ends in the wait: offer a reset
     }
     return render(request, "login.html", context, fragment=["form"], status_code=status_code)
