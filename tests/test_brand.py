@@ -168,7 +168,7 @@ def test_signed_in_pages_carry_the_brand(branded: TestClient) -> None:
     Auth(branded).login()
     page = branded.get("/phone").text
     assert "<title>Phone · Acme Phones</title>" in page
-    assert f'<img class="brand-logo" src="{LOGO}" alt="">Acme Phones</a>' in page
+    assert f'<img class="brand-logo" src="{LOGO}" alt="">Acme Phones</span>' in page
     assert "<title>Settings · Acme Phones</title>" in branded.get("/settings").text
 
 

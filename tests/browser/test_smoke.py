@@ -56,6 +56,11 @@ def test_sign_in_lands_on_the_phone_tab(page: Page, server: Server) -> None:
     expect(page.get_by_role("link", name="Phone", exact=True)).to_have_attribute(
         "aria-current", "page"
     )
+    # The contract's tabs, found as an outside suite would (by substring): the brand "Phone
+    # Portal" beside them is text, so each name finds exactly one link.
+    expect(page.get_by_text("Phone Portal", exact=True)).to_be_visible()
+    expect(page.get_by_role("link", name="Phone")).to_have_count(1)
+    expect(page.get_by_role("link", name="Settings")).to_have_count(1)
     expect(page.get_by_role("button", name="Menu")).to_be_hidden()  # only phones need it
 
 
