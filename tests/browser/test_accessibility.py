@@ -106,7 +106,7 @@ def test_axe_finds_no_violations_on_any_page(
     expect(alert.get_by_role("link", name="Forgot password?")).to_be_visible()
     password = page.get_by_label("Password", exact=True)
     password.fill("shown and typed with caps lock")
-    page.locator(".field").filter(has=password).get_by_role("button", name="Show password").click()
+    page.locator(".field").filter(has=password).get_by_role("button", name="Show Password").click()
     password.dispatch_event("keydown", {"key": "A", "bubbles": True, "modifierCapsLock": True})
     expect(page.get_by_text("Caps Lock is on.")).to_be_visible()
     check("login-password-shown-caps-lock")

@@ -49,7 +49,7 @@ def signed_in(page: Page, server: Server) -> float:
 
 
 def warning_of(page: Page) -> Locator:
-    return page.get_by_role("alertdialog", name="Are you still there?")
+    return page.get_by_role("alertdialog", name="Are You Still There?")
 
 
 def remaining(page: Page) -> int:

@@ -48,12 +48,10 @@ def title_case_problem(text: str) -> str | None:
 
 
 # Every heading and button of a state, shown or not (a state hides what it does not need):
-# its own words, its accessible name, and the words a sighted user sees on it. The idle
-# warning's and the show-password toggle's words are their own work's to settle (left to the
-# merge of #15: "Are you still there?", "Show password").
+# its own words, its accessible name, and the words a sighted user sees on it.
 NAMES = """() => [...document.querySelectorAll(
     "h1, h2, h3, h4, button, a.button, [role=button]")]
-  .filter(el => !el.closest("[data-idle-warning], [data-password-toggle]")).map(el => {
+  .map(el => {
   const own = el.cloneNode(true);
   own.querySelectorAll("[aria-hidden=true]").forEach(n => n.remove());
   return {

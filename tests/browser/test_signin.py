@@ -33,7 +33,7 @@ def sign_in(page: Page, server: Server) -> None:
 
 def toggle_of(page: Page, field: Locator) -> Locator:
     """The show-password button in `field`'s own box."""
-    return page.locator(".field").filter(has=field).get_by_role("button", name="Show password")
+    return page.locator(".field").filter(has=field).get_by_role("button", name="Show Password")
 
 
 # --- attempts left, and the locked message ---------------------------------------------------
@@ -188,7 +188,7 @@ def test_without_javascript_no_toggle_is_shown(pages: Pages) -> None:
     page = pages.new_page(java_script_enabled=False)
     page.goto("/login")
     expect(page.get_by_label("Password", exact=True)).to_have_attribute("type", "password")
-    expect(page.get_by_role("button", name="Show password")).to_have_count(0)
+    expect(page.get_by_role("button", name="Show Password")).to_have_count(0)
     expect(page.get_by_label("Username")).to_be_focused()  # autofocus needs no script
 
 

@@ -110,7 +110,7 @@ SIGNED_OUT: list[Pattern] = [
     login(
         "login-password-shown",
         "Password shown",
-        "After Show password (the script): the field as text, the toggle pressed.",
+        "After Show Password (the script): the field as text, the toggle pressed.",
         username=USER,
         password_shown=True,
     ),
