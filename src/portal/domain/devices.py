@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 import anyio.to_thread
 import ua_parser
@@ -77,7 +77,7 @@ class NewDeviceNotice:
 
     owner: int
     email: Email  # rendered beforehand, to an empty recipient
-    wake: Any  # the mail sender's wake(), once the message is stored
+    wake: Callable[[], None]  # the mail sender's wake(), once the message is stored
     queued: bool = False
 
     def store(self, conn: Connection) -> None:
@@ -101,7 +101,7 @@ def new_device_notice(
     *,
     brand: str,
     link: str,
-    wake: Any,
+    wake: Callable[[], None],
 ) -> NewDeviceNotice:
     email = emails.new_device(
         "",
