@@ -122,7 +122,9 @@ def bare_app(settings: Settings) -> Starlette:
     """
     templates = make_templates(tabs=tabs.TABS, context_processors=[shell_context])
     account = Account(1, "201", "Floor", "floor", "Floor", "stamp")
-    context = form_context(settings)
+    # With no other session to list: the list is read from the store, which the floor skips.
+    context = {**form_context(settings), "signed_in": [], "sessions_message": None}
+    context["sessions_error"] = False
 
     async def bare(request: Request) -> PlainTextResponse:
         return PlainTextResponse("ok")

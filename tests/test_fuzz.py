@@ -58,6 +58,8 @@ ROUTES: dict[tuple[str, str], tuple[str, ...]] = {
     ("GET", "/phone"): (),
     ("GET", "/settings"): (),
     ("POST", "/settings/password"): ("current_password", "new_password", "confirm_password"),
+    ("POST", "/settings/sessions/sign-out"): ("session",),
+    ("POST", "/settings/sessions/sign-out-others"): (),
     ("POST", "/password-strength"): ("new_password", "username"),
     ("GET", "/session"): (),
     ("GET", "/forgot-password"): (),
@@ -121,11 +123,15 @@ FIELDS: dict[str, st.SearchStrategy[bytes]] = {
     "confirm_password": _utf8(["Passw0rd!", "violet meadow 42 Kettle"]) | ANY_FIELD,
     "next": PATH,
     "reason": _utf8(["idle", ""]) | ANY_FIELD,
+    "session": _utf8(["0" * 32, "", "\u00e9" * 40]) | ANY_FIELD,
 }
 HEADERS: dict[str, st.SearchStrategy[bytes]] = {
     "hx-request": st.just(b"true") | ANY_HEADER,
     "hx-history-restore-request": st.just(b"true") | ANY_HEADER,
     "hx-current-url": URL.map(_header_safe) | ANY_HEADER,
+    # Read at sign-in, for where the session signed in from and the new-device notice.
+    "user-agent": st.sampled_from([b"Mozilla/5.0 (X11; Linux x86_64) Firefox/133.0", b""])
+    | ANY_HEADER,
     "x-forwarded-for": st.sampled_from(
         [b"203.0.113.5", b"203.0.113.5, 127.0.0.1", b"fe80::1%eth0", b"::ffff:127.0.0.1", b", ,"]
     )

@@ -26,6 +26,7 @@ from portal.base.settings import Settings
 from portal.dev import devmail, gallery
 from portal.domain.mail import MailSender
 from portal.domain.mailsink import MailSink
+from portal.flows.devices import routes as devices_routes
 from portal.flows.password import routes as password_routes
 from portal.flows.reset import routes as reset_routes
 from portal.flows.signin import routes as signin_routes
@@ -145,6 +146,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
         *tabs.routes,
         *phone_routes.routes,
         *password_routes.routes,
+        *devices_routes.routes,
         *signin_routes.routes,
         *reset_routes.routes,
         *health.routes,

@@ -19,6 +19,7 @@ from portal.base import db, logs, ports
 from portal.base.clock import as_utc
 from portal.base.settings import Settings, SettingsError
 from portal.domain import accounts, audit, signouts
+from portal.flows.devices import service as devices
 from portal.phone.demo import DEMO_WS_PORT
 from portal.security.passwords import Passwords
 from portal.security.redisstore import RedisStore
@@ -89,6 +90,8 @@ def build_parser() -> Parser:
     ext_pw.add_argument("--password-stdin", action="store_true")
     ext_unlock = ext_commands.add_parser("unlock", help="lift a sign-in lockout")
     ext_unlock.add_argument("code", metavar="EXT-CODE")
+    ext_sessions = ext_commands.add_parser("sessions", help="list its live sessions")
+    ext_sessions.add_argument("code", metavar="EXT-CODE")
     ext_out = ext_commands.add_parser("sign-out", help="end all of its sessions now")
     ext_out.add_argument("code", metavar="EXT-CODE")
 
@@ -140,6 +143,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         _run(settings, lambda s: accounts.unlock(s, args.code))
         print(f"extension {args.code} unlocked: it may sign in again now")
         return 0
+    if args.extension_command == "sessions":
+        return _sessions(args, settings)
     if args.extension_command == "sign-out":
         ended = _run_with_store(settings, lambda s, store: signouts.sign_out(s, store, args.code))
         print(f"extension {args.code} signed out: {ended} session{'s' * (ended != 1)} ended")
@@ -190,6 +195,21 @@ def _audit(args: argparse.Namespace, settings: Settings) -> int:
         print(f"{when}  {event.username:<28} {event.event:<16} {event.outcome:<10} {event.client}")
     if not events:
         print("no events")
+    return 0
+
+
+def _sessions(args: argparse.Namespace, settings: Settings) -> int:
+    rows = _run_with_store(
+        settings,
+        lambda s, store: devices.of_extension(s, store, settings.secret_key, args.code),
+    )
+    for row in rows:
+        print(
+            f"{row.label:<32} {row.address:<39} signed in {row.since_text:<24}"
+            f" last active {row.last_active_text}"
+        )
+    if not rows:
+        print(f"extension {args.code} is not signed in anywhere")
     return 0
 
 

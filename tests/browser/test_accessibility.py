@@ -140,6 +140,9 @@ def test_axe_finds_no_violations_on_any_page(
     expect(page.get_by_role("heading", name="Page Not Found")).to_be_visible()
     check("not-found")
 
+    elsewhere = pages.new_page(server=server)  # listed in Where you're signed in
+    sign_in(elsewhere, server)
+    expect(elsewhere).to_have_url(AT_PHONE)
     sign_in(page, server)
     expect(page).to_have_url(AT_PHONE)
     check("phone")
@@ -151,6 +154,10 @@ def test_axe_finds_no_violations_on_any_page(
     page.get_by_role("link", name="Settings").click()
     expect(page.get_by_role("heading", name="Change Password")).to_be_visible()
     check("settings")
+    sessions = page.get_by_role("region", name="Where you're signed in")
+    sessions.get_by_role("button", name=re.compile(r"^Sign Out of ")).click()
+    expect(sessions.get_by_role("status")).to_contain_text("was signed out.")
+    check("settings-sessions-ended")
     page.get_by_label("Current password").fill(server.password)
     page.get_by_label("New password", exact=True).fill("short")
     page.get_by_label("Confirm new password").fill("shorter")

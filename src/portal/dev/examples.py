@@ -80,6 +80,7 @@ def hint_for(password: str) -> dict[str, Any]:
 EMAILS: dict[str, Callable[..., Email]] = {
     "reset": emails.reset_link,
     "changed": emails.password_changed,
+    "new_device": emails.new_device,
 }
 RESET_EMAIL = {
     "brand": DEFAULTS.brand_name,

@@ -20,6 +20,7 @@ from portal.dev.examples import (
     refused,
     states,
 )
+from portal.dev.session_states import SESSION_STATES, SESSIONS
 from portal.dev.signin_states import SIGNED_OUT
 from portal.flows.password import routes as password_routes
 from portal.flows.password import service as password_service
@@ -46,7 +47,7 @@ softphone = states(
 settings = states(
     "Settings Tab",
     "settings.html",
-    {**password_routes.form_context(DEFAULTS), "phone_view": READY},
+    {**password_routes.form_context(DEFAULTS), **SESSIONS, "phone_view": READY},
     signed_in=True,
     fragment_frame="main",
 )
@@ -211,6 +212,7 @@ REGISTRY: list[Pattern] = [
         "email-changed-text", "Password changed: text", frame="text", how="from the portal"
     ),
     changed_email_html("email-changed-html", "Password changed: HTML", how="with a reset link"),
+    *SESSION_STATES,
 ]
 
 

@@ -59,3 +59,28 @@ def password_changed(
         tenant_name=tenant_name,
         how=how,
     )
+
+
+def new_device(
+    recipient: str,
+    *,
+    brand: str,
+    username: str,
+    tenant_name: str,
+    device: str,
+    address: str,
+    when: str,
+    link: str,
+) -> Email:
+    return render(
+        "new_device",
+        recipient,
+        f"New sign-in to {brand}",
+        brand=brand,
+        username=username,
+        tenant_name=tenant_name,
+        device=device,
+        address=address,
+        when=when,
+        link=link,
+    )

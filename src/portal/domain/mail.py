@@ -46,18 +46,21 @@ class Email:
 
 async def enqueue(db: AsyncSession, email: Email, *, give_up_after: float) -> None:
     """Add `email` to the outbox in the caller's transaction (the caller commits)."""
+    db.add(OutboxMessage(**outbox_row(email, give_up_after=give_up_after)))
+
+
+def outbox_row(email: Email, *, give_up_after: float) -> dict[str, Any]:
+    """The outbox row for `email`, due now: for `enqueue`, or an insert of the caller's."""
     now = utcnow()
-    db.add(
-        OutboxMessage(
-            recipient=email.recipient,
-            subject=email.subject,
-            body_text=email.text,
-            body_html=email.html,
-            created_at=now,
-            give_up_at=now + timedelta(seconds=give_up_after),
-            next_attempt_at=now,
-        )
-    )
+    return {
+        "recipient": email.recipient,
+        "subject": email.subject,
+        "body_text": email.text,
+        "body_html": email.html,
+        "created_at": now,
+        "give_up_at": now + timedelta(seconds=give_up_after),
+        "next_attempt_at": now,
+    }
 
 
 class PermanentFailure(Exception):

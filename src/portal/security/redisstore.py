@@ -122,6 +122,12 @@ end
 return found
 """
 
+# KEYS: the owner's index, the session. Only a member of the owner's index is deleted.
+_END_ONE = """
+if redis.call('ZREM', KEYS[1], ARGV[1]) == 0 then return 0 end
+return redis.call('DEL', KEYS[2])
+"""
+
 
 class RedisStore(PortalStore):
     """Sessions in Redis, through starsessions' RedisStore for reads and removals."""
@@ -147,6 +153,7 @@ class RedisStore(PortalStore):
         self._slide = redis.register_script(_SLIDE)
         self._end = redis.register_script(_END)
         self._owned = redis.register_script(_OWNED)
+        self._end_one = redis.register_script(_END_ONE)
 
     def _index_keys(self, owner: int | None) -> list[str]:
         return [] if owner is None else [f"{self._owner_prefix}{owner}"]
@@ -238,6 +245,10 @@ class RedisStore(PortalStore):
             [f"{self._owner_prefix}{owner}"], [self._session_prefix, _ms(self.clock())]
         )
         return [(found[i].decode(), found[i + 1]) for i in range(0, len(found), 2)]
+
+    async def end_one(self, owner: int, key: str) -> bool:
+        keys = [f"{self._owner_prefix}{owner}", self._session_prefix + key]
+        return bool(await self._end_one(keys, [key]))
 
     async def ping(self) -> None:
         await self.redis.ping()

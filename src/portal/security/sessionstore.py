@@ -180,6 +180,11 @@ class PortalStore:
         usable as a cookie. Costs the owner's index, never a scan of all sessions."""
         raise NotImplementedError
 
+    async def end_one(self, owner: int, key: str) -> bool:
+        """Delete the session stored under `key` (a storage key from `owned`) now, only if it
+        is `owner`'s; whether one went."""
+        raise NotImplementedError
+
     async def ping(self) -> None:
         """Raise when the storage does not answer."""
         raise NotImplementedError
@@ -325,6 +330,13 @@ class DatabaseStore(PortalStore):
         params = {"owner": owner, "now": self.clock()}
         rows = await db.run(self.engine, lambda conn: conn.execute(_OWNED, params).all())
         return [(row.id, bytes(row.data)) for row in rows]
+
+    async def end_one(self, owner: int, key: str) -> bool:
+        statement = delete(SESSIONS).where(
+            (SESSIONS.c.id == key) & (SESSIONS.c.extension_id == owner)
+        )
+        ended = await db.run(self.engine, lambda conn: conn.execute(statement).rowcount, write=True)
+        return bool(ended)
 
     async def purge_expired(self) -> int:
         """Delete expired rows; Redis does this by itself."""

@@ -7,6 +7,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from portal.base.settings import Settings
+from portal.flows.devices.routes import section_context
 from portal.flows.password.service import JustReplaced, change_password
 from portal.web import csrf, guard, htmx, sessions
 from portal.web.addresses import client_address
@@ -56,6 +57,8 @@ async def settings_password(request: Request) -> Response:
     )
     if not result.ok:
         context = form_context(shared.settings, errors=result.errors)
+        if not htmx.is_htmx(request):  # the whole page, with its other sections
+            context.update(await section_context(request))
         return render(request, "settings.html", context, fragment=["change_password"])
     if result.replaced_hash is not None:  # a new change, not a repeat of the last one
         await sessions.rotate(request)

@@ -11,6 +11,7 @@ from starlette.routing import Route
 from portal.base.settings import Settings
 from portal.domain import audit
 from portal.domain.accounts import parse_username
+from portal.flows.devices import signin as signed_in_from
 from portal.flows.signin import device
 from portal.flows.signin.service import check_sign_in
 from portal.security.policy import strength
@@ -116,6 +117,7 @@ async def login(request: Request) -> Response:
         error, locked = _failure(outcome.attempts_left, shared.settings)
         return _login_page(request, error=error, locked=locked, username=shown, next=target)
     await guard.sign_in(request, outcome.who)
+    await signed_in_from.record(request, outcome.who, new_device=outcome.new_device)
     csrf.rotate(request)
     response = htmx.redirect(request, target or HOME)
     if outcome.device_cookie:

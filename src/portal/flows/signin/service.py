@@ -24,6 +24,7 @@ class Outcome:
     locked_message: str = ""
     device_cookie: str | None = None
     attempts_left: int | None = None  # a failure's: how many more may follow before a wait
+    new_device: bool = False  # a success from a browser with no genuine device cookie for it
 
 
 def canonical_username(raw: str, secret_key: str) -> str:
@@ -100,7 +101,7 @@ async def check_sign_in(
     else:
         before_answer.append(lambda: attempt.succeeded(*also))
     device_cookie = throttle.new_device_cookie(key)
-    return Outcome("success", who, device_cookie=device_cookie)
+    return Outcome("success", who, device_cookie=device_cookie, new_device=device is None)
 
 
 async def _apply_unlock(shared: Shared, username: str, counter: str) -> bool:

@@ -1,0 +1,116 @@
+"""Where an extension is signed in: what each session keeps of its browser (parsed from the
+User-Agent with `ua-parser`, never the raw string), and the notice mailed when an extension
+signs in from a browser that has not signed in to it before."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import anyio.to_thread
+import ua_parser
+from sqlalchemy import Connection, Table, insert, select
+
+from portal.base.models import Extension, OutboxMessage
+from portal.domain import emails
+from portal.domain.accounts import Account
+from portal.domain.mail import Email, outbox_row
+
+# A User-Agent longer than this is cut before parsing: real ones are far shorter, and the
+# parser's regular expressions need not see a megabyte of header.
+MAX_USER_AGENT = 512
+UNKNOWN_BROWSER = "Unknown browser"
+NOTICE_GIVE_UP_SECONDS = 24 * 3600
+_EXTENSIONS: Table = Extension.__table__  # type: ignore[attr-defined]
+_OUTBOX: Table = OutboxMessage.__table__  # type: ignore[attr-defined]
+_EMAIL_OF = select(_EXTENSIONS.c.email)
+
+
+@dataclass(frozen=True)
+class Browser:
+    """A browser and the system it runs on, as people name them: "Firefox on Windows"."""
+
+    browser: str
+    system: str
+
+    @property
+    def label(self) -> str:
+        if self.browser == UNKNOWN_BROWSER or not self.system:
+            return self.browser
+        return f"{self.browser} on {self.system}"
+
+
+@functools.lru_cache(maxsize=256)
+def describe(user_agent: str) -> Browser:
+    """The browser and system a User-Agent names ("Other" where the parser cannot tell)."""
+    parsed = ua_parser.parse(user_agent[:MAX_USER_AGENT]).with_defaults()
+    browser = parsed.user_agent.family
+    system = parsed.os.family
+    return Browser(
+        UNKNOWN_BROWSER if browser == "Other" else browser,
+        "" if system == "Other" else system,
+    )
+
+
+async def describe_later(user_agent: str) -> Browser:
+    """`describe`, off the event loop: the parser's first call builds its rules (~0.1 s)."""
+    return await anyio.to_thread.run_sync(describe, user_agent)
+
+
+def minute(at: datetime) -> str:
+    """A moment to the minute, as pages and mail show it: `30 Nov 2026, 14:35 UTC`."""
+    at = at.astimezone(UTC)
+    return f"{at.day} {at:%b %Y, %H:%M} UTC"
+
+
+def from_timestamp(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+@dataclass
+class NewDeviceNotice:
+    """The new-device mail, stored with the sign-in's session (`sessions.alongside`): the
+    recipient is read in that transaction, so an extension without an address gets none."""
+
+    owner: int
+    email: Email  # rendered beforehand, to an empty recipient
+    wake: Callable[[], None]  # the mail sender's wake(), once the message is stored
+    queued: bool = False
+
+    def store(self, conn: Connection) -> None:
+        recipient = conn.scalar(_EMAIL_OF.where(_EXTENSIONS.c.id == self.owner))
+        if not recipient:
+            return
+        email = dataclasses.replace(self.email, recipient=recipient)
+        conn.execute(insert(_OUTBOX), outbox_row(email, give_up_after=NOTICE_GIVE_UP_SECONDS))
+        self.queued = True
+
+    def stored(self) -> None:
+        if self.queued:
+            self.wake()
+
+
+def new_device_notice(
+    account: Account,
+    browser: Browser,
+    address: str,
+    at: datetime,
+    *,
+    brand: str,
+    link: str,
+    wake: Callable[[], None],
+) -> NewDeviceNotice:
+    email = emails.new_device(
+        "",
+        brand=brand,
+        username=account.username,
+        tenant_name=account.tenant_name,
+        device=browser.label,
+        address=address,
+        when=minute(at),
+        link=link,
+    )
+    return NewDeviceNotice(account.id, email, wake)
