@@ -76,7 +76,7 @@ def test_the_list_shows_every_session_with_its_browser(
     page = settings_page(client, chrome, CHROME)
 
     assert page.status_code == 200
-    assert "Where you&#39;re signed in" in page.text or "Where you're signed in" in page.text
+    assert "Where You&#39;re Signed In" in page.text or "Where You're Signed In" in page.text
     assert page.text.count("This device") == 1
     this = page.text.index("This device")
     assert page.text.rindex("Chrome on Linux", 0, this) > page.text.rfind("<li", 0, this)

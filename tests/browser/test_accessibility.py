@@ -154,7 +154,7 @@ def test_axe_finds_no_violations_on_any_page(
     page.get_by_role("link", name="Settings").click()
     expect(page.get_by_role("heading", name="Change Password")).to_be_visible()
     check("settings")
-    sessions = page.get_by_role("region", name="Where you're signed in")
+    sessions = page.get_by_role("region", name="Where You're Signed In")
     sessions.get_by_role("button", name=re.compile(r"^Sign Out of ")).click()
     expect(sessions.get_by_role("status")).to_contain_text("was signed out.")
     check("settings-sessions-ended")

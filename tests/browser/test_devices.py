@@ -28,7 +28,7 @@ def test_ending_a_session_from_the_other_browser_sends_it_to_the_login_screen(
     sign_in(mine, server)
     mine.get_by_role("link", name="Settings").click()
 
-    section = mine.get_by_role("region", name="Where you're signed in")
+    section = mine.get_by_role("region", name="Where You're Signed In")
     expect(section.get_by_text("This device")).to_have_count(1)
     buttons = section.get_by_role("button", name=re.compile(r"^Sign Out of "))
     expect(buttons).to_have_count(1)

@@ -52,12 +52,12 @@ NEW_DEVICE_EMAIL = {
 }
 
 settings = states(
-    "Where you're signed in",
+    "Where You're Signed In",
     "settings.html",
     {**password_routes.form_context(DEFAULTS), **SESSIONS, "phone_view": PhoneView("ready")},
     signed_in=True,
 )
-section = states("Where you're signed in", "components/_sessions.html", SESSIONS, signed_in=True)
+section = states("Where You're Signed In", "components/_sessions.html", SESSIONS, signed_in=True)
 email = states("Emails", "email/new_device.txt", NEW_DEVICE_EMAIL)
 email_html = states("Emails", "email/new_device.html", NEW_DEVICE_EMAIL)
 
