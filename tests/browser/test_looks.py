@@ -42,7 +42,8 @@ def title_case_problem(text: str) -> str | None:
         if inner and letters.lower() in SMALL_WORDS:
             if letters != letters.lower():
                 return f"{word!r} is a small word: lower case inside a title"
-        elif not letters[0].isupper():
+        elif not letters[0].isupper() and letters == letters.lower():
+            # a name written with its own capitals ("iOS", "macOS") stays as its owner writes it
             return f"{word!r} should start with a capital"
     return None
 

@@ -22,7 +22,7 @@ from portal.domain.mail import Email, outbox_row
 # A User-Agent longer than this is cut before parsing: real ones are far shorter, and the
 # parser's regular expressions need not see a megabyte of header.
 MAX_USER_AGENT = 512
-UNKNOWN_BROWSER = "Unknown browser"
+UNKNOWN_BROWSER = "Unknown Browser"
 NOTICE_GIVE_UP_SECONDS = 24 * 3600
 _EXTENSIONS: Table = Extension.__table__  # type: ignore[attr-defined]
 _OUTBOX: Table = OutboxMessage.__table__  # type: ignore[attr-defined]
