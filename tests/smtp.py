@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import anyio.to_thread
@@ -56,6 +56,17 @@ class TestSink(MailSink):
             if not self._arrived.wait_for(lambda: len(self.messages) >= count, timeout):
                 raise AssertionError(f"{len(self.messages)} of {count} messages in {timeout}s")
         return self.messages
+
+    def wait_until(
+        self, wanted: Callable[[ReceivedMail], bool], timeout: float = 10.0
+    ) -> ReceivedMail:
+        """Block until a message `wanted` accepts has arrived (others may come between, such
+        as a new-device notice); the newest such."""
+        with self._arrived:
+            if not self._arrived.wait_for(lambda: any(map(wanted, self.messages)), timeout):
+                subjects = [m.subject for m in self.messages]
+                raise AssertionError(f"no such message in {timeout}s among {subjects}")
+        return next(m for m in self.messages if wanted(m))
 
     async def arrival(self, count: int = 1, within: float = 10.0) -> list[ReceivedMail]:
         """wait_for, without blocking the event loop a sender runs on."""

@@ -425,7 +425,7 @@ def open_menu(page: Any) -> None:
 
 def sign_out(page: Any) -> None:
     open_menu(page)
-    page.get_by_role("button", name="Sign Out").click()
+    page.get_by_role("button", name="Sign Out", exact=True).click()
     page.wait_for_url(lambda url: "/login" in url)
 
 

@@ -136,7 +136,7 @@ def test_forgot_password_with_just_the_extension_asks_for_the_company_code(page:
 
 def test_after_sign_out_the_login_page_says_so_once(page: Page, server: Server) -> None:
     sign_in(page, server)
-    page.get_by_role("button", name="Sign Out").click()
+    page.get_by_role("button", name="Sign Out", exact=True).click()
 
     expect(page).to_have_url(re.compile(r"/login$"))
     notice = page.get_by_role("status").filter(has_text="You have been signed out.")

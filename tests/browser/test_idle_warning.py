@@ -81,7 +81,7 @@ def test_the_warning_comes_before_the_idle_sign_out_with_focus_and_a_countdown(
     # Modal, focus on Stay Signed In, its text the dialog's description (read when it opens).
     assert page.evaluate("document.querySelector('[data-idle-warning]').matches(':modal')")
     expect(warning.get_by_role("button", name="Stay Signed In")).to_be_focused()
-    expect(warning.get_by_role("button", name="Sign Out")).to_be_visible()
+    expect(warning.get_by_role("button", name="Sign Out", exact=True)).to_be_visible()
     expect(warning).to_have_accessible_description(COUNTDOWN)
     first = countdown(page)
     assert first >= 2
@@ -120,7 +120,7 @@ def test_sign_out_in_the_warning_signs_out(pages: Pages, short: Server) -> None:
     warning = warning_of(page)
     expect(warning).to_be_visible(timeout=(IDLE_SECONDS - WARN_SECONDS + 3) * 1000)
 
-    warning.get_by_role("button", name="Sign Out").click()
+    warning.get_by_role("button", name="Sign Out", exact=True).click()
     expect(page).to_have_url(AT_LOGIN)
     assert "reason=idle" not in page.url  # the user's own sign-out, not the idle one
     assert page.request.get("/session").json() == {"signed_in": False, "remaining": 0}

@@ -204,7 +204,7 @@ def test_the_phone_menu_lines_up_and_closes_when_tapped_outside(
     page = signed_in_page(pages, server, 390, 844)
     menu = page.get_by_role("button", name="Menu")
     tabs = page.get_by_role("navigation", name="Portal")
-    sign_out = page.get_by_role("button", name="Sign Out")
+    sign_out = page.get_by_role("button", name="Sign Out", exact=True)
     menu.click()
     expect(sign_out).to_be_visible()
     edges = left_edges(page)

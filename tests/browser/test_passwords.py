@@ -59,7 +59,7 @@ def open_tab(page: Page, name: str) -> None:
 
 def sign_out(page: Page) -> None:
     in_menu(page)
-    page.get_by_role("button", name="Sign Out").click()
+    page.get_by_role("button", name="Sign Out", exact=True).click()
     expect(page).to_have_url(AT_LOGIN)
     expect(page.get_by_role("button", name="Sign In")).to_be_visible()
 
@@ -180,7 +180,7 @@ def test_change_password_without_javascript(pages: Pages, mail_server: Server) -
     page.get_by_role("button", name="Change Password").click()
     assert_field_error(page, "Current password", WRONG_CURRENT)
     expect(page.get_by_role("heading", name="Settings", level=1)).to_be_visible()
-    expect(page.get_by_role("button", name="Sign Out")).to_be_visible()
+    expect(page.get_by_role("button", name="Sign Out", exact=True)).to_be_visible()
 
     fill_change_form(page, server.password, NEW_PASSWORD)
     page.get_by_role("button", name="Change Password").click()

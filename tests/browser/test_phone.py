@@ -166,7 +166,7 @@ def test_sign_out_during_a_call_ends_it_and_unregisters(phones: Callable[..., Ph
     grace = phones("202-wickedsprockets")
 
     call_connected(ada, grace, "202")
-    ada.page.get_by_role("button", name="Sign Out").click()
+    ada.page.get_by_role("button", name="Sign Out", exact=True).click()
     ada.page.wait_for_url(re.compile(r"/login$"))
     grace.expect_status("^Ready$")
     # 201 is no longer registered: calling it finds nobody.
@@ -285,7 +285,7 @@ def test_refused_credentials_show_disconnected_with_the_reason(
 
 def test_the_login_page_loads_no_sip_client(phones: Callable[..., Phone], portal: Server) -> None:
     ada = phones("201-wickedsprockets")
-    ada.page.get_by_role("button", name="Sign Out").click()
+    ada.page.get_by_role("button", name="Sign Out", exact=True).click()
     ada.page.wait_for_url(re.compile(r"/login$"))
     assert ada.page.evaluate("typeof JsSIP") == "undefined"
     assert ada.page.locator("script[src*='jssip'], script[src*='phone']").count() == 0
@@ -482,7 +482,7 @@ def test_sign_out_in_another_tab_unregisters_the_phone(phones: Callable[..., Pho
     other = phones("202-wickedsprockets", context=holder.page.context, ready=False)
     other.expect_status("^Disconnected: The phone is open in another tab")
 
-    other.page.get_by_role("button", name="Sign Out").click()
+    other.page.get_by_role("button", name="Sign Out", exact=True).click()
     other.page.wait_for_url(re.compile(r"/login$"))
     holder.expect_status("^Disconnected: You are signed out")
     ada.dial("202")

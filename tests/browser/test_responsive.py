@@ -78,7 +78,7 @@ def test_every_page_fits_and_is_easy_to_tap(pages: Pages, server: Server, width:
     expect(page).to_have_url(AT_PHONE)
     menu = page.get_by_role("button", name="Menu")
     tabs = page.get_by_role("navigation", name="Portal")
-    sign_out = page.get_by_role("button", name="Sign Out")
+    sign_out = page.get_by_role("button", name="Sign Out", exact=True)
     for path in ["/phone", "/settings"]:
         page.goto(path)
         expect(page.get_by_role("heading", level=1)).to_be_visible()
@@ -116,6 +116,6 @@ def test_the_menu_signs_out_on_the_narrowest_screen(pages: Pages, server: Server
     expect(menu).to_have_attribute("aria-expanded", "false")  # a tab switch closes it
 
     menu.click()
-    page.get_by_role("button", name="Sign Out").click()
+    page.get_by_role("button", name="Sign Out", exact=True).click()
     expect(page).to_have_url(AT_LOGIN)
     expect(page.get_by_role("button", name="Sign In")).to_be_visible()

@@ -83,4 +83,4 @@ def test_a_password_change_while_the_session_check_is_on_its_way_keeps_the_user_
     page.reload()
     expect(page).to_have_url(AT_SETTINGS)
     expect(page.get_by_role("heading", name="Settings", level=1)).to_be_visible()
-    expect(page.get_by_role("button", name="Sign Out")).to_be_visible()
+    expect(page.get_by_role("button", name="Sign Out", exact=True)).to_be_visible()

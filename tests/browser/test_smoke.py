@@ -52,7 +52,7 @@ def test_sign_in_lands_on_the_phone_tab(page: Page, server: Server) -> None:
     expect(page.get_by_role("heading", name="Phone", level=1)).to_be_visible()
     expect(page.get_by_text("Ada Lovelace")).to_be_visible()
     expect(page.get_by_text("Wicked Sprockets").first).to_be_visible()
-    expect(page.get_by_role("button", name="Sign Out")).to_be_visible()
+    expect(page.get_by_role("button", name="Sign Out", exact=True)).to_be_visible()
     expect(page.get_by_role("link", name="Phone", exact=True)).to_have_attribute(
         "aria-current", "page"
     )
@@ -121,7 +121,7 @@ def test_tabs_switch_without_a_page_load_and_follow_history(page: Page, server: 
 def test_sign_out_and_back_shows_no_portal_content(page: Page, server: Server) -> None:
     signed_in(page, server)
 
-    page.get_by_role("button", name="Sign Out").click()
+    page.get_by_role("button", name="Sign Out", exact=True).click()
     expect(page).to_have_url(AT_LOGIN)
     expect(page.get_by_role("button", name="Sign In")).to_be_visible()
 
@@ -130,14 +130,14 @@ def test_sign_out_and_back_shows_no_portal_content(page: Page, server: Server) -
     expect(page.get_by_role("button", name="Sign In")).to_be_visible()
     expect(page.get_by_role("heading", name="Phone")).to_have_count(0)
     expect(page.get_by_text("Ada Lovelace")).to_have_count(0)
-    expect(page.get_by_role("button", name="Sign Out")).to_have_count(0)
+    expect(page.get_by_role("button", name="Sign Out", exact=True)).to_have_count(0)
 
 
 def test_phone_menu_hides_sign_out_until_opened(pages: Pages, server: Server) -> None:
     page = pages.new_page(viewport=PHONE)
     signed_in(page, server)
     menu = page.get_by_role("button", name="Menu")
-    sign_out = page.get_by_role("button", name="Sign Out")
+    sign_out = page.get_by_role("button", name="Sign Out", exact=True)
 
     expect(menu).to_be_visible()
     expect(menu).to_have_attribute("aria-expanded", "false")
@@ -164,7 +164,7 @@ def test_phone_menu_closes_after_a_tab_switch(pages: Pages, server: Server) -> N
     page.get_by_role("link", name="Settings").click()
 
     expect(page.get_by_role("heading", name="Settings", level=1)).to_be_visible()
-    expect(page.get_by_role("button", name="Sign Out")).to_be_hidden()
+    expect(page.get_by_role("button", name="Sign Out", exact=True)).to_be_hidden()
     expect(page.get_by_role("button", name="Menu")).to_have_attribute("aria-expanded", "false")
 
 
@@ -231,7 +231,7 @@ def test_session_ended_elsewhere_sends_tab_clicks_and_back_to_sign_in(
     def sign_out_in_another_tab() -> None:
         other = page.context.new_page()
         other.goto("/phone")
-        other.get_by_role("button", name="Sign Out").click()
+        other.get_by_role("button", name="Sign Out", exact=True).click()
         expect(other).to_have_url(AT_LOGIN)
         other.close()
 

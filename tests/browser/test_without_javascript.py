@@ -57,7 +57,7 @@ def test_everything_works_without_javascript(
 
     # No Menu button to press, so the tabs and Sign out are simply there, at any width.
     expect(page.get_by_role("button", name="Menu")).to_have_count(0)
-    expect(page.get_by_role("button", name="Sign Out")).to_be_visible()
+    expect(page.get_by_role("button", name="Sign Out", exact=True)).to_be_visible()
     page.get_by_role("link", name="Settings").click()
     expect(page).to_have_url(AT_SETTINGS)
     expect(page.get_by_role("link", name="Settings")).to_have_attribute("aria-current", "page")
@@ -82,11 +82,11 @@ def test_everything_works_without_javascript(
 
     page.get_by_role("link", name="Phone", exact=True).click()
     expect(page).to_have_url(AT_PHONE)
-    page.get_by_role("button", name="Sign Out").click()
+    page.get_by_role("button", name="Sign Out", exact=True).click()
     expect(page).to_have_url(AT_LOGIN)
     sign_in(page, server.username, NEW_PASSWORD)
     expect(page).to_have_url(AT_PHONE)
-    page.get_by_role("button", name="Sign Out").click()
+    page.get_by_role("button", name="Sign Out", exact=True).click()
     expect(page).to_have_url(AT_LOGIN)
 
     # Forgot password, there and back.
