@@ -160,10 +160,21 @@ class Throttle:
         through to the password check; the rest wait for those checks to end, then go on
         (after successes) or are refused (after failures that locked).
         """
-        limits = (
+        return await self._take(
             Limit("address:" + address, self.address_max_failures),
             Limit(_account(key), self.max_failures),
         )
+
+    async def passkey_attempt(self, address: str, key: str | None) -> Attempt | Refusal:
+        """A place for one passkey check, on counters of their own: passkey failures lock
+        passkeys (of the account `key`, when the credential names one, and of the address),
+        and a password lockout never blocks a passkey sign-in."""
+        by_address = Limit("passkey-address:" + address, self.address_max_failures)
+        if key is None:
+            return await self._take(by_address)
+        return await self._take(by_address, Limit(_account("passkey:" + key), self.max_failures))
+
+    async def _take(self, *limits: Limit) -> Attempt | Refusal:
         token = secrets.token_hex(8)
         deadline = time.monotonic() + HOLD_SECONDS
         while True:
