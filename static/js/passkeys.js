@@ -109,11 +109,10 @@
       if (next) fields.next = next.value;
       return post("/login/passkey", form, fields).then(function (response) {
         return response.json().then(function (answer) {
+          // Refused: say so. The autofill is not offered again until the page is: a passkey
+          // that was refused once would be refused again.
           if (answer.redirect) window.location.assign(answer.redirect);
-          else {
-            loginError(form, answer.error || "");
-            autofill();
-          }
+          else loginError(form, answer.error || "");
         });
       });
     }).catch(function (error) {

@@ -3,8 +3,10 @@ removing, at the limit, and what htmx swaps in (`portal.dev.patterns` gathers ev
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
+from portal.base.models import Passkey
 from portal.dev.examples import DEFAULTS, Pattern, states
 from portal.dev.session_states import SESSIONS
 from portal.domain.passkeys import MAX_PER_EXTENSION
@@ -15,20 +17,22 @@ from portal.phone.view import PhoneView
 
 
 def passkey(number: int, name: str, added: str, last_used: str | None) -> dict[str, str]:
-    """A row as `service.row` makes it, from times written `2026-06-02 10:00`."""
+    """A row as the section gets it (`service.row`), from times written `2026-06-02 10:00`."""
 
-    def shown(at: str) -> str:
-        day, clock = at.split(" ")
-        return f"{int(day[8:])} Jun 2026, {clock} UTC"
+    def moment(text: str) -> datetime:
+        return datetime.fromisoformat(text).replace(tzinfo=UTC)
 
-    return {
-        "id": str(number),
-        "name": name,
-        "added": shown(added),
-        "added_at": added.replace(" ", "T") + "Z",
-        "last_used": shown(last_used) if last_used else "Never",
-        "last_used_at": last_used.replace(" ", "T") + "Z" if last_used else "",
-    }
+    return service.row(
+        Passkey(
+            id=number,
+            extension_id=1,
+            credential_id=f"example-{number}",
+            public_key=b"",
+            name=name,
+            created_at=moment(added),
+            last_used_at=moment(last_used) if last_used else None,
+        )
+    )
 
 
 LAPTOP = passkey(1, "Work laptop", "2026-05-28 09:14", "2026-06-02 08:12")
