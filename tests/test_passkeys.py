@@ -381,3 +381,41 @@ def test_the_options_ask_for_a_discoverable_verified_passkey_of_this_site(
     assert created["authenticatorSelection"]["residentKey"] == "required"
     assert created["authenticatorSelection"]["userVerification"] == "required"
     assert account.username in json.dumps(created["user"])
+
+
+GARBAGE = [
+    "",
+    "{",
+    "null",
+    "[]",
+    '{"id": 1}',
+    '{"id": "", "rawId": "", "type": "public-key", "response": {}}',
+    '{"id": "AA", "rawId": "AA", "type": "public-key", "response": {"clientDataJSON": "%%",'
+    ' "authenticatorData": "", "signature": ""}}',
+    "\x00" * 10,
+    "é" * 3000,
+]
+
+
+@pytest.mark.parametrize("credential", GARBAGE)
+def test_a_malformed_answer_is_refused_with_a_message_never_a_500(
+    client: TestClient, account: Account, credential: str
+) -> None:
+    key = SoftAuthenticator()
+    registered(client, account, key)
+    options, token = sign_in_options(client)
+    answer = passkey_sign_in(client, credential, token)
+    assert answer.status_code == 400 and answer.json()["error"]
+    # The same with a real credential's id and a broken rest.
+    options, token = sign_in_options(client)
+    broken = json.loads(key.get(options))
+    broken["response"]["signature"] = credential
+    answer = passkey_sign_in(client, json.dumps(broken), token)
+    assert answer.status_code in (400, 429) and answer.json()["error"]
+
+    Auth(client).login(account.username)
+    answer = add_options(client, "Another")
+    data = {"credential": credential, "csrf_token": settings_token(client)}
+    added = client.post("/settings/passkeys/add", data=data, headers=HTMX)
+    assert added.status_code == 200 and service.NOT_ADDED in added.text
+    assert len(stored_passkeys(client)) == 1
