@@ -21,6 +21,8 @@ from portal.base.models import AuditEvent, Passkey
 from portal.base.settings import Settings
 from portal.flows.passkeys import routes as passkey_routes
 from portal.flows.passkeys import service
+from portal.flows.passkeys import signin as passkey_signin
+from portal.security import throttle
 from portal.web.shared import Shared
 from tests.authenticator import SoftAuthenticator
 from tests.conftest import PASSWORD, Account, Auth, csrf_from, run
@@ -419,3 +421,12 @@ def test_a_malformed_answer_is_refused_with_a_message_never_a_500(
     added = client.post("/settings/passkeys/add", data=data, headers=HTMX)
     assert added.status_code == 200 and service.NOT_ADDED in added.text
     assert len(stored_passkeys(client)) == 1
+
+
+def test_challenges_for_visitors_are_limited_per_address(client: TestClient) -> None:
+    """Each one is a row for a few minutes: a bot cannot fill the table."""
+    token = Auth(client).csrf()
+    for _ in range(throttle.CHALLENGES_PER_ADDRESS):
+        assert client.post("/login/passkey/options", data={"csrf_token": token}).status_code == 200
+    refused = client.post("/login/passkey/options", data={"csrf_token": token})
+    assert (refused.status_code, refused.json()["error"]) == (429, passkey_signin.TOO_MANY)

@@ -40,6 +40,10 @@ DEVICE_COOKIE_SECONDS = 180 * 24 * 3600
 RESETS_PER_EXTENSION = 3
 RESETS_PER_ADDRESS = 20
 RESET_WINDOW_SECONDS = 3600
+# Passkey challenges handed to visitors who have not signed in (each one a row for a few
+# minutes): enough for a page load a few seconds apart, not for a bot filling the table.
+CHALLENGES_PER_ADDRESS = 60
+CHALLENGE_WINDOW_SECONDS = 300
 # How often an attempt looks again while checks in flight hold every place it could take.
 WAIT_POLL_SECONDS = 0.05
 
@@ -139,6 +143,9 @@ class Throttle:
         self._reset_address = RateLimitItemPerSecond(
             RESETS_PER_ADDRESS, RESET_WINDOW_SECONDS, namespace="reset-addr"
         )
+        self._challenge = RateLimitItemPerSecond(
+            CHALLENGES_PER_ADDRESS, CHALLENGE_WINDOW_SECONDS, namespace="passkey-challenge"
+        )
 
     @classmethod
     def from_settings(
@@ -208,6 +215,10 @@ class Throttle:
         return await self._limiter.hit(self._reset, key) and await self._limiter.hit(
             self._reset_address, address
         )
+
+    async def allow_challenge(self, address: str) -> bool:
+        """Whether `address` may have another passkey sign-in challenge (never locks)."""
+        return await self._limiter.hit(self._challenge, address)
 
     # --- remembered devices -----------------------------------------------------------------
     # A browser that signed in as a user before gets a signed cookie, `NAME.NONCE.SIGNATURE`;

@@ -22,6 +22,7 @@ from portal.web.shared import shared_of
 
 COOKIE = "portal_passkey"
 SIGN_IN_PATH = "/login/passkey"
+TOO_MANY = "Too many passkey requests from your address. Try again in a few minutes."
 
 
 def available(request: Request) -> bool:
@@ -53,7 +54,11 @@ async def options(request: Request) -> Response:
         await csrf.checked_form(request)
     except csrf.CSRFError:
         return _refused(EXPIRED_FORM, 403)
-    handle, options_json = await service.sign_in_options(shared_of(request))
+    shared = shared_of(request)
+    address = client_address(request, shared.settings.trusted_proxies)
+    if not await shared.throttle.allow_challenge(address):
+        return _refused(TOO_MANY, 429)
+    handle, options_json = await service.sign_in_options(shared)
     response = Response(options_json, media_type="application/json")
     challenge_cookie(request, response, handle, SIGN_IN_PATH)
     return response
