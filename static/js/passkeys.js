@@ -79,6 +79,13 @@
     });
   }
 
+  // A signed-out session (or a CSRF refusal) answers with where to go instead: go there.
+  function redirected(response) {
+    var to = response.headers.get("HX-Redirect");
+    if (to) window.location.assign(to);
+    return Boolean(to);
+  }
+
   function isJSON(response) {
     return (response.headers.get("content-type") || "").indexOf("application/json") === 0;
   }
@@ -138,13 +145,14 @@
   });
 
   // --- Adding one (Settings). ---
+  // The section the server answered with, in place of this one; an answer without one (an
+  // error page) fails the attempt.
   function showSection(html) {
     var section = document.getElementById("passkeys");
-    if (!section) return;
     var holder = document.createElement("div");
     holder.innerHTML = html;
     var fresh = holder.querySelector("#passkeys");
-    if (!fresh) return;
+    if (!section || !fresh) throw new Error("no section");
     section.replaceWith(fresh);
     if (window.htmx) window.htmx.process(fresh);
     var focus = fresh.querySelector("[autofocus]");
@@ -169,12 +177,14 @@
     var fields = new FormData(form);
     var done = function () { if (button) button.disabled = false; };
     post(form.action, form, fields).then(function (response) {
+      if (redirected(response)) return;
       if (!isJSON(response)) return response.text().then(showSection);
       return response.json().then(function (json) {
         return navigator.credentials.create({ publicKey: creationOptions(json) });
       }).then(function (credential) {
         return post("/settings/passkeys/add", form, { credential: credentialJSON(credential) });
       }).then(function (response) {
+        if (redirected(response)) return;
         return response.text().then(showSection);
       });
     }).catch(function (error) {
