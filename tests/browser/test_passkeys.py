@@ -209,11 +209,16 @@ def test_a_passkey_signs_in_while_the_password_is_locked_out(
     expect(page).to_have_url(AT_PHONE)
 
 
-def test_the_passkeys_section_is_axe_clean_live(
+def test_the_login_page_and_the_passkeys_section_are_axe_clean_live(
     pages: Pages, passkey_server: Server, axe_source: str
 ) -> None:
     page = pages.new_page(server=passkey_server)
-    authenticator(page)
+    cdp, authenticator_id = authenticator(page)
+    presence(cdp, authenticator_id, on=False)  # the autofill waits: nothing signs in by itself
+    page.goto("/login")
+    expect(page.get_by_role("button", name="Sign In with a Passkey")).to_be_visible()
+    assert axe_violations(page, axe_source) == []
+    presence(cdp, authenticator_id, on=True)
     sign_in(page, passkey_server)
     add_passkey(page, "Axe laptop")
     assert axe_violations(page, axe_source) == []
