@@ -68,12 +68,13 @@
     return JSON.stringify(out);
   }
 
-  function post(url, form, fields) {
+  function post(url, form, fields, signal) {
     var body = new URLSearchParams(fields);
     var token = form.querySelector("input[name=csrf_token]");
     return fetch(url, {
       method: "POST",
       body: body,
+      signal: signal,
       credentials: "same-origin",
       headers: { "X-CSRF-Token": token ? token.value : "", "HX-Request": "true" }
     });
@@ -91,7 +92,9 @@
   }
 
   // --- Signing in. ---
-  var pending = null; // the autofill's request, ended before the button asks its own
+  // The request in progress (the autofill's, usually): ended, and settled, before another
+  // starts, as the browser refuses a second request while one is pending.
+  var pending = null;
 
   function loginError(form, message) {
     var box = form.querySelector("#login-error");
@@ -99,10 +102,15 @@
   }
 
   function signIn(form, conditional) {
-    if (pending) pending.abort();
+    var before = Promise.resolve();
+    if (pending) {
+      pending.controller.abort();
+      before = pending.settled;
+    }
     var controller = new AbortController();
-    pending = controller;
-    return post("/login/passkey/options", form, {}).then(function (response) {
+    var run = before.then(function () {
+      return post("/login/passkey/options", form, {}, controller.signal);
+    }).then(function (response) {
       if (!response.ok) throw new Error("options");
       return response.json();
     }).then(function (json) {
@@ -127,6 +135,8 @@
       if (!conditional && error && error.name === "NotAllowedError") return; // dismissed
       if (!conditional) loginError(form, "That passkey could not sign you in. Try again, or sign in with your password.");
     });
+    pending = { controller: controller, settled: run };
+    return run;
   }
 
   function autofill() {

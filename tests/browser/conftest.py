@@ -427,7 +427,7 @@ def open_menu(page: Any) -> None:
 
 def sign_out(page: Any) -> None:
     open_menu(page)
-    page.get_by_role("button", name="Sign Out").click()
+    page.get_by_role("button", name="Sign Out", exact=True).click()  # not "Sign Out of …"
     page.wait_for_url(lambda url: "/login" in url)
 
 

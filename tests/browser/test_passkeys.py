@@ -53,21 +53,17 @@ def authenticator(page: Page) -> tuple[Any, str]:
     return cdp, added["authenticatorId"]
 
 
-def presence(cdp: Any, authenticator_id: str, *, on: bool) -> None:
-    """Whether the authenticator answers at once, as if the user touched it. Off while the
-    login page loads, so that its autofill request (which a real browser answers only when
-    the user picks the passkey) waits, and the button is what signs in."""
-    cdp.send(
-        "WebAuthn.setAutomaticPresenceSimulation",
-        {"authenticatorId": authenticator_id, "enabled": on},
-    )
+# The virtual authenticator answers at once, the autofill's request too (a real browser waits
+# for the user to pick the passkey from the username field's suggestions): where a test means
+# the button, this page offers no autofill.
+NO_AUTOFILL = (
+    "Object.defineProperty(PublicKeyCredential, 'isConditionalMediationAvailable',"
+    " {value: undefined})"
+)
 
 
-def tap_to_sign_in(page: Page, cdp: Any, authenticator_id: str) -> None:
-    """Sign In with a Passkey, then the user's touch: the button ends the autofill's request
-    first, so the button's own request is the one answered."""
-    page.get_by_role("button", name="Sign In with a Passkey").click()
-    presence(cdp, authenticator_id, on=True)
+def button_only(page: Page) -> None:
+    page.add_init_script(NO_AUTOFILL)
 
 
 def held(cdp: Any, authenticator_id: str) -> list[dict[str, Any]]:
@@ -101,6 +97,7 @@ def test_add_a_passkey_then_sign_in_with_it_and_no_username(
 ) -> None:
     server = passkey_server
     page = pages.new_page(server=server)
+    button_only(page)
     cdp, authenticator_id = authenticator(page)
     sign_in(page, server)
     expect(page).to_have_url(AT_PHONE)
@@ -109,20 +106,14 @@ def test_add_a_passkey_then_sign_in_with_it_and_no_username(
     assert credential["isResidentCredential"] is True
     before = [c["value"] for c in page.context.cookies() if c["name"] == "portal_session"]
 
-    presence(cdp, authenticator_id, on=False)
     sign_out(page)
     to_empty_login(page)
     username = page.get_by_label("Username")
     assert username.get_attribute("autocomplete") == "username webauthn"
-    tap_to_sign_in(page, cdp, authenticator_id)
+    page.get_by_role("button", name="Sign In with a Passkey").click()
     expect(page).to_have_url(AT_PHONE)
     after = [c["value"] for c in page.context.cookies() if c["name"] == "portal_session"]
     assert after and after != before
-
-    # The autofill: the virtual authenticator picks the passkey as soon as the login page
-    # asks, as a user would pick it from the username field's suggestions.
-    sign_out(page)
-    expect(page).to_have_url(AT_PHONE)
 
     open_menu(page)
     page.get_by_role("link", name="Settings").click()
@@ -135,13 +126,25 @@ def test_add_a_passkey_then_sign_in_with_it_and_no_username(
     expect(section.get_by_role("status")).to_have_text("The passkey “Virtual laptop” was removed.")
     expect(section.get_by_text("You have no passkeys yet.")).to_be_visible()
     pages.allow("status of 400")
-    presence(cdp, authenticator_id, on=False)
     sign_out(page)
     to_empty_login(page)
-    tap_to_sign_in(page, cdp, authenticator_id)
+    page.get_by_role("button", name="Sign In with a Passkey").click()
     expect(page.get_by_role("alert")).to_contain_text(REFUSED)
     page.goto("/phone")
     expect(page).to_have_url(re.compile(r"/login"))
+
+
+def test_the_autofill_signs_in_with_no_username_typed(pages: Pages, passkey_server: Server) -> None:
+    """The username field's passkey suggestions (conditional mediation): the virtual
+    authenticator picks the passkey as soon as the login page asks, as a user would pick it."""
+    server = passkey_server
+    page = pages.new_page(server=server)
+    authenticator(page)
+    sign_in(page, server)
+    add_passkey(page, "Autofilled")
+    sign_out(page)  # on the login page, the autofill asks at once
+    expect(page).to_have_url(AT_PHONE)
+    expect(page.get_by_role("heading", name="Phone", level=1)).to_be_visible()
 
 
 def test_a_strangers_passkey_for_this_site_signs_nobody_in(
@@ -150,6 +153,7 @@ def test_a_strangers_passkey_for_this_site_signs_nobody_in(
     """A passkey made elsewhere for this host (another portal on localhost, another tenant's
     extension), even one whose user handle names this portal's extension, is not one of ours."""
     page = pages.new_page(server=passkey_server)
+    button_only(page)
     cdp, authenticator_id = authenticator(page)
     key = ec.generate_private_key(ec.SECP256R1())
     pkcs8 = key.private_bytes(
@@ -184,10 +188,10 @@ def test_a_passkey_signs_in_while_the_password_is_locked_out(
 ) -> None:
     server = passkey_server
     page = pages.new_page(server=server)
-    cdp, authenticator_id = authenticator(page)
+    button_only(page)
+    authenticator(page)
     sign_in(page, server)
     add_passkey(page, "Kept for a rainy day")
-    presence(cdp, authenticator_id, on=False)
     sign_out(page)
 
     pages.allow("status of 429")
@@ -205,7 +209,7 @@ def test_a_passkey_signs_in_while_the_password_is_locked_out(
     attempt(server.password)
     expect(alert).to_contain_text("Too many failed attempts.")
 
-    tap_to_sign_in(page, cdp, authenticator_id)
+    page.get_by_role("button", name="Sign In with a Passkey").click()
     expect(page).to_have_url(AT_PHONE)
 
 
@@ -213,12 +217,11 @@ def test_the_login_page_and_the_passkeys_section_are_axe_clean_live(
     pages: Pages, passkey_server: Server, axe_source: str
 ) -> None:
     page = pages.new_page(server=passkey_server)
-    cdp, authenticator_id = authenticator(page)
-    presence(cdp, authenticator_id, on=False)  # the autofill waits: nothing signs in by itself
+    button_only(page)
+    authenticator(page)
     page.goto("/login")
     expect(page.get_by_role("button", name="Sign In with a Passkey")).to_be_visible()
     assert axe_violations(page, axe_source) == []
-    presence(cdp, authenticator_id, on=True)
     sign_in(page, passkey_server)
     add_passkey(page, "Axe laptop")
     assert axe_violations(page, axe_source) == []
