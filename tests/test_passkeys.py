@@ -430,3 +430,27 @@ def test_challenges_for_visitors_are_limited_per_address(client: TestClient) -> 
         assert client.post("/login/passkey/options", data={"csrf_token": token}).status_code == 200
     refused = client.post("/login/passkey/options", data={"csrf_token": token})
     assert (refused.status_code, refused.json()["error"]) == (429, passkey_signin.TOO_MANY)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/login/passkey/options",
+        "/login/passkey",
+        "/settings/passkeys/options",
+        "/settings/passkeys/add",
+        "/settings/passkeys/rename",
+        "/settings/passkeys/remove",
+    ],
+)
+def test_every_passkey_post_needs_the_csrf_token(
+    client: TestClient, account: Account, path: str
+) -> None:
+    key = SoftAuthenticator()
+    registered(client, account, key)
+    Auth(client).login(account.username)
+    [kept] = stored_passkeys(client)
+    data = {"passkey": str(kept.id), "passkey_name": "Forged", "credential": "{}"}
+    answer = client.post(path, data={**data, "csrf_token": "forged"})
+    assert answer.status_code == 403
+    assert [p.name for p in stored_passkeys(client)] == ["Laptop"]

@@ -109,9 +109,9 @@ async def section(request: Request) -> Response:
 async def add_options(request: Request) -> Response:
     """Add a Passkey, step one: the name and (unless lately proven) the password are checked,
     then the browser gets the options for `navigator.credentials.create` as JSON."""
+    form = await csrf.checked_form(request)
     if not available(request):
         return htmx.redirect(request, "/settings")
-    form = await csrf.checked_form(request)
     raw_name = csrf.text_field(form, "passkey_name")
     name, problem = service.check_name(raw_name)
     errors = {"passkey_name": problem} if problem else {}

@@ -22,6 +22,7 @@ from portal.web.shared import shared_of
 
 COOKIE = "portal_passkey"
 SIGN_IN_PATH = "/login/passkey"
+UNAVAILABLE = "Passkeys are not available here."
 TOO_MANY = "Too many passkey requests from your address. Try again in a few minutes."
 
 
@@ -48,12 +49,12 @@ def _refused(message: str, status: int) -> JSONResponse:
 
 
 async def options(request: Request) -> Response:
-    if not available(request):
-        return _refused("Passkeys are not available here.", 404)
     try:
         await csrf.checked_form(request)
     except csrf.CSRFError:
         return _refused(EXPIRED_FORM, 403)
+    if not available(request):
+        return _refused(UNAVAILABLE, 404)
     shared = shared_of(request)
     address = client_address(request, shared.settings.trusted_proxies)
     if not await shared.throttle.allow_challenge(address):
@@ -65,12 +66,12 @@ async def options(request: Request) -> Response:
 
 
 async def sign_in(request: Request) -> Response:
-    if not available(request):
-        return _refused("Passkeys are not available here.", 404)
     try:
         form = await csrf.checked_form(request)
     except csrf.CSRFError:
         return _refused(EXPIRED_FORM, 403)
+    if not available(request):
+        return _refused(UNAVAILABLE, 404)
     shared = shared_of(request)
     address = client_address(request, shared.settings.trusted_proxies)
     outcome = await service.sign_in(
