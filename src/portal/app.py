@@ -27,6 +27,7 @@ from portal.dev import devmail, gallery
 from portal.domain.mail import MailSender
 from portal.domain.mailsink import MailSink
 from portal.flows.devices import routes as devices_routes
+from portal.flows.passkeys import routes as passkeys_routes
 from portal.flows.password import routes as password_routes
 from portal.flows.reset import routes as reset_routes
 from portal.flows.signin import routes as signin_routes
@@ -68,6 +69,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
         tabs=tabs.TABS,
         context_processors=[shell_context],
         brand=settings.brand,
+        passkeys=settings.passkey_rp_id is not None,
     )
 
     @contextlib.asynccontextmanager
@@ -147,6 +149,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
         *phone_routes.routes,
         *password_routes.routes,
         *devices_routes.routes,
+        *passkeys_routes.routes,
         *signin_routes.routes,
         *reset_routes.routes,
         *health.routes,

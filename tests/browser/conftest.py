@@ -163,7 +163,8 @@ def wait_healthy(server: Server) -> None:
 def start_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., Server]]:
     """A factory: `start_server(idle_seconds=4)` serves a fresh database with one extension;
     `start_server(mail=True)` also gives it an email address and a mail sink (`server.sink`);
-    `extra_env` adds settings (e.g. PORTAL_RELOAD_TEMPLATES, which mounts the gallery)."""
+    `extra_env` adds settings (e.g. PORTAL_RELOAD_TEMPLATES, which mounts the gallery);
+    `hostname="localhost"` serves it under a domain name, which passkeys need."""
     started: list[tuple[Server, Any]] = []
 
     def start(
@@ -171,6 +172,7 @@ def start_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[
         idle_seconds: int | None = None,
         mail: bool = False,
         extra_env: dict[str, str] | None = None,
+        hostname: str = "127.0.0.1",
     ) -> Server:
         workdir = tmp_path_factory.mktemp("server")
         port = free_port()
@@ -179,7 +181,7 @@ def start_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[
         env.update(
             PORTAL_DATABASE_URL=f"sqlite:///{workdir / 'portal.db'}",
             PORTAL_SECRET_KEY=secrets.token_urlsafe(32),
-            PORTAL_BASE_URL=f"http://127.0.0.1:{port}",
+            PORTAL_BASE_URL=f"http://{hostname}:{port}",
         )
         env.update(extra_env or {})
         if idle_seconds is not None:
@@ -413,7 +415,7 @@ def sign_in(page: Any, server: Server, password: str | None = None) -> None:
     page.goto("/login")
     page.get_by_label("Username").fill(server.username)
     page.get_by_label("Password").fill(password or server.password)
-    page.get_by_role("button", name="Sign In").click()
+    page.get_by_role("button", name="Sign In", exact=True).click()  # not "…with a Passkey"
 
 
 def open_menu(page: Any) -> None:
@@ -425,7 +427,7 @@ def open_menu(page: Any) -> None:
 
 def sign_out(page: Any) -> None:
     open_menu(page)
-    page.get_by_role("button", name="Sign Out", exact=True).click()
+    page.get_by_role("button", name="Sign Out", exact=True).click()  # not "Sign Out of …"
     page.wait_for_url(lambda url: "/login" in url)
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from portal.dev.passkey_states import PASSKEY_STATES
 from tests.browser.conftest import (
     DESKTOP,
     PHONE,
@@ -334,3 +335,36 @@ def test_input_edges_and_focus_ring_stand_out(pages: Pages, server: Server, them
     for edge, against in [("border", "inside"), ("border", "around"), ("ring", "around")]:
         ratio = contrast(colours[edge], colours[against])
         assert ratio >= 3, f"{theme}: {edge} on {against} is {ratio:.2f}:1 {colours}"
+
+
+# --- the Passkeys section's states, from the gallery --------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def gallery(start_server: Callable[..., Server]) -> Iterator[Server]:
+    server = start_server(extra_env={"PORTAL_RELOAD_TEMPLATES": "true"})
+    yield server
+    server.stop()
+
+
+@pytest.mark.parametrize(("size", "viewport"), SIZES)
+@pytest.mark.parametrize("theme", ["light", "dark"])
+def test_the_passkeys_states_are_axe_clean(
+    pages: Pages,
+    gallery: Server,
+    axe_source: str,
+    theme: str,
+    size: str,
+    viewport: dict[str, int],
+) -> None:
+    """None yet, a list, renaming, removing with the password, at the limit, the messages."""
+    page = pages.new_page(viewport=viewport, server=gallery)
+    found = {}
+    for state in PASSKEY_STATES:
+        page.goto(f"/-/patterns/{state.name}?theme={theme}")
+        if state.template == "settings.html":  # a whole page (not a fragment)
+            expect(page.locator("[data-theme-label]").first).to_have_text(theme.title())
+            screenshot(page, f"{state.name}-{theme}-{size}")
+        if violations := axe_violations(page, axe_source):
+            found[state.name] = violations
+    assert not found, found

@@ -136,3 +136,36 @@ class AuditEvent(SQLModel, table=True):
     event: str = Field(max_length=32)
     outcome: str = Field(max_length=16)
     client: str = Field(max_length=64)
+
+
+class Passkey(SQLModel, table=True):
+    """A passkey (WebAuthn credential) of an extension: what checks its signatures, never a
+    secret. Found by `credential_id` at sign-in, so no username need be typed."""
+
+    __tablename__ = "passkey"
+
+    id: int | None = Field(default=None, primary_key=True)
+    extension_id: int = Field(foreign_key="extension.id", ondelete="CASCADE", index=True)
+    credential_id: str = Field(max_length=1400, unique=True)  # base64url, as browsers send it
+    public_key: bytes = Field(sa_column=Column(LargeBinary, nullable=False))  # COSE
+    sign_count: int = Field(default=0)
+    name: str = Field(max_length=64)
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False)
+    )
+    last_used_at: datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
+    )
+
+
+class PasskeyChallenge(SQLModel, table=True):
+    """A WebAuthn challenge on its way: single-use (deleted as it is read), short-lived, and
+    found only by a keyed hash of the random handle in the visitor's cookie."""
+
+    __tablename__ = "passkey_challenge"
+    __table_args__ = (Index("ix_passkey_challenge_expires_at", "expires_at"),)
+
+    id: str = Field(primary_key=True, max_length=64)
+    challenge: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    purpose: str = Field(max_length=120)  # "sign-in", or "add:EXTENSION-ID:NAME"
+    expires_at: float

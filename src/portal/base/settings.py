@@ -235,6 +235,23 @@ class Settings:
         return urlsplit(self.base_url).scheme == "https"
 
     @property
+    def origin(self) -> str:
+        """The portal's own origin, `scheme://host[:port]`: what passkeys are bound to."""
+        parts = urlsplit(self.base_url)
+        return f"{parts.scheme}://{parts.netloc}"
+
+    @property
+    def passkey_rp_id(self) -> str | None:
+        """The WebAuthn relying party id, the host of the base URL; None when that host is an
+        IP address, which browsers refuse as one (passkeys are then not offered)."""
+        host = urlsplit(self.base_url).hostname or ""
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            return host or None
+        return None
+
+    @property
     def sip_origins(self) -> tuple[str, ...]:
         """The SIP server's WebSocket origin, which the pages' CSP lets them connect to."""
         if self.sip_ws_url is None:

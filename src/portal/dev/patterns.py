@@ -20,6 +20,7 @@ from portal.dev.examples import (
     refused,
     states,
 )
+from portal.dev.passkey_states import PASSKEY_STATES
 from portal.dev.session_states import SESSION_STATES, SESSIONS
 from portal.dev.signin_states import SIGNED_OUT
 from portal.flows.password import routes as password_routes
@@ -213,6 +214,7 @@ REGISTRY: list[Pattern] = [
     ),
     changed_email_html("email-changed-html", "Password changed: HTML", how="with a reset link"),
     *SESSION_STATES,
+    *PASSKEY_STATES,
 ]
 
 

@@ -40,6 +40,10 @@ DEVICE_COOKIE_SECONDS = 180 * 24 * 3600
 RESETS_PER_EXTENSION = 3
 RESETS_PER_ADDRESS = 20
 RESET_WINDOW_SECONDS = 3600
+# Passkey challenges handed to visitors who have not signed in (each one a row for a few
+# minutes): enough for a page load a few seconds apart, not for a bot filling the table.
+CHALLENGES_PER_ADDRESS = 60
+CHALLENGE_WINDOW_SECONDS = 300
 # How often an attempt looks again while checks in flight hold every place it could take.
 WAIT_POLL_SECONDS = 0.05
 
@@ -139,6 +143,9 @@ class Throttle:
         self._reset_address = RateLimitItemPerSecond(
             RESETS_PER_ADDRESS, RESET_WINDOW_SECONDS, namespace="reset-addr"
         )
+        self._challenge = RateLimitItemPerSecond(
+            CHALLENGES_PER_ADDRESS, CHALLENGE_WINDOW_SECONDS, namespace="passkey-challenge"
+        )
 
     @classmethod
     def from_settings(
@@ -160,10 +167,21 @@ class Throttle:
         through to the password check; the rest wait for those checks to end, then go on
         (after successes) or are refused (after failures that locked).
         """
-        limits = (
+        return await self._take(
             Limit("address:" + address, self.address_max_failures),
             Limit(_account(key), self.max_failures),
         )
+
+    async def passkey_attempt(self, address: str, key: str | None) -> Attempt | Refusal:
+        """A place for one passkey check, on counters of their own: passkey failures lock
+        passkeys (of the account `key`, when the credential names one, and of the address),
+        and a password lockout never blocks a passkey sign-in."""
+        by_address = Limit("passkey-address:" + address, self.address_max_failures)
+        if key is None:
+            return await self._take(by_address)
+        return await self._take(by_address, Limit(_account("passkey:" + key), self.max_failures))
+
+    async def _take(self, *limits: Limit) -> Attempt | Refusal:
         token = secrets.token_hex(8)
         deadline = time.monotonic() + HOLD_SECONDS
         while True:
@@ -197,6 +215,10 @@ class Throttle:
         return await self._limiter.hit(self._reset, key) and await self._limiter.hit(
             self._reset_address, address
         )
+
+    async def allow_challenge(self, address: str) -> bool:
+        """Whether `address` may have another passkey sign-in challenge (never locks)."""
+        return await self._limiter.hit(self._challenge, address)
 
     # --- remembered devices -----------------------------------------------------------------
     # A browser that signed in as a user before gets a signed cookie, `NAME.NONCE.SIGNATURE`;

@@ -26,6 +26,10 @@ from portal.web.shared import shared_of
 USER_KEY = sessions.OWNER
 STAMP_KEY = "stamp"
 SHOWN_KEY = "acct"  # the account's fields as pages show them: number, name, tenant
+# When this session last proved who it is (a password or a passkey, checked): adding or removing
+# a passkey asks for that within REVERIFY_SECONDS.
+VERIFIED_KEY = "verified"
+REVERIFY_SECONDS = 300
 
 
 def shown(account: Account) -> dict[str, str]:
@@ -74,7 +78,21 @@ async def sign_in(request: Request, account: Account) -> None:
     request.session[USER_KEY] = account.id
     request.session[STAMP_KEY] = account.stamp
     request.session[SHOWN_KEY] = shown(account)
+    verified(request)
     sessions.state_of(request).owner = Owner(account.id, account.stamp)
+
+
+def verified(request: Request) -> None:
+    """This session just proved who it is: its password or one of its passkeys was checked."""
+    request.session[VERIFIED_KEY] = shared_of(request).clock()
+
+
+def recently_verified(request: Request) -> bool:
+    """Whether this session proved who it is within the last REVERIFY_SECONDS."""
+    at = request.session.get(VERIFIED_KEY)
+    if not isinstance(at, int | float):
+        return False
+    return 0 <= shared_of(request).clock() - at <= REVERIFY_SECONDS
 
 
 def keep_signed_in(request: Request, stamp: str | None) -> None:

@@ -86,12 +86,14 @@ def make_templates(
     tabs: Sequence[object] = (),
     context_processors: Sequence[ContextProcessor] = (),
     brand: Brand | None = None,
+    passkeys: bool = False,
 ) -> Templates:
     """The portal's templates; `static("css/portal.css")` in them names fingerprinted files.
 
     `tabs` is the tab bar's registry (`portal.tabs.TABS`); `context_processors` add to every
     page's context (the softphone in the page shell: `portal.phone.view.shell_context`);
-    `brand` is the operator's name, accent and logo (`Settings.brand`).
+    `brand` is the operator's name, accent and logo (`Settings.brand`); `passkeys` whether
+    the base URL can be a passkey relying party, so that pages load static/js/passkeys.js.
     """
     assets = assets or Assets(static_dir(), watch=auto_reload)
     env = jinja2.Environment(
@@ -105,6 +107,7 @@ def make_templates(
     env.globals["static"] = assets.url
     env.globals["tabs"] = tabs
     env.globals["brand"] = brand or Brand()
+    env.globals["passkeys_on"] = passkeys
     env.filters["title_case"] = title_case
     env.filters["whole_usernames"] = whole_usernames
     return Templates(env, context_processors)

@@ -8,6 +8,7 @@ from starlette.routing import Route
 
 from portal.base.settings import Settings
 from portal.flows.devices.routes import section_context
+from portal.flows.passkeys import routes as passkeys
 from portal.flows.password.service import JustReplaced, change_password
 from portal.web import csrf, guard, htmx, sessions
 from portal.web.addresses import client_address
@@ -59,11 +60,13 @@ async def settings_password(request: Request) -> Response:
         context = form_context(shared.settings, errors=result.errors)
         if not htmx.is_htmx(request):  # the whole page, with its other sections
             context.update(await section_context(request))
+            context.update(await passkeys.section_context(request))
         return render(request, "settings.html", context, fragment=["change_password"])
     if result.replaced_hash is not None:  # a new change, not a repeat of the last one
         await sessions.rotate(request)
         request.session[REPLACED_KEY] = {"hash": result.replaced_hash, "at": shared.clock()}
     guard.keep_signed_in(request, result.stamp)
+    guard.verified(request)
     if not htmx.is_htmx(request):
         sessions.flash(request, CHANGED_MESSAGE)
         return htmx.redirect(request, "/settings")

@@ -1,0 +1,132 @@
+"""Passkeys in the database: each extension's credentials, and the challenges on their way.
+
+A challenge is stored under a keyed hash of a random handle that only the visitor's cookie
+carries, and is deleted by the same statement that reads it: single-use even when two requests
+race with it, in both profiles and on every worker.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import delete, func, update
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from portal.base.clock import utcnow
+from portal.base.models import Passkey, PasskeyChallenge
+
+MAX_PER_EXTENSION = 10
+NAME_MAX = 64
+
+
+@dataclass(frozen=True)
+class Challenge:
+    """A challenge taken from the store: its bytes and what it was made for."""
+
+    challenge: bytes
+    purpose: str
+
+
+def _handle_key(secret_key: str, handle: str) -> str:
+    key = hashlib.sha256(b"portal-passkey-challenge:" + secret_key.encode()).digest()
+    return hmac.new(key, handle.encode(), hashlib.sha256).hexdigest()
+
+
+async def put_challenge(
+    db: AsyncSession, secret_key: str, challenge: bytes, purpose: str, expires_at: float, now: float
+) -> str:
+    """Store a challenge; answers the handle for the visitor's cookie. Expired ones go first,
+    so the table holds only the few minutes' worth that may still be answered."""
+    await db.exec(delete(PasskeyChallenge).where(col(PasskeyChallenge.expires_at) <= now))
+    handle = secrets.token_urlsafe(32)
+    db.add(
+        PasskeyChallenge(
+            id=_handle_key(secret_key, handle),
+            challenge=challenge,
+            purpose=purpose,
+            expires_at=expires_at,
+        )
+    )
+    await db.commit()
+    return handle
+
+
+async def take_challenge(
+    db: AsyncSession, secret_key: str, handle: str | None, now: float
+) -> Challenge | None:
+    """The challenge under `handle`, deleted as it is read; None when there is none (never
+    made, already used, or expired)."""
+    if not handle or len(handle) > 64:
+        return None
+    statement = (
+        delete(PasskeyChallenge)
+        .where(col(PasskeyChallenge.id) == _handle_key(secret_key, handle))
+        .returning(
+            col(PasskeyChallenge.challenge),
+            col(PasskeyChallenge.purpose),
+            col(PasskeyChallenge.expires_at),
+        )
+    )
+    row = (await db.exec(statement)).first()
+    await db.commit()
+    if row is None or row[2] <= now:
+        return None
+    return Challenge(bytes(row[0]), row[1])
+
+
+async def of_extension(db: AsyncSession, extension_id: int) -> list[Passkey]:
+    """The extension's passkeys, oldest first."""
+    statement = (
+        select(Passkey)
+        .where(Passkey.extension_id == extension_id)
+        .order_by(col(Passkey.created_at), col(Passkey.id))
+    )
+    return list((await db.exec(statement)).all())
+
+
+async def count(db: AsyncSession, extension_id: int) -> int:
+    statement = (
+        select(func.count()).select_from(Passkey).where(Passkey.extension_id == extension_id)
+    )
+    return int((await db.exec(statement)).one())
+
+
+async def by_credential(db: AsyncSession, credential_id: str) -> Passkey | None:
+    if not credential_id or len(credential_id) > 1400:
+        return None
+    found = await db.exec(select(Passkey).where(Passkey.credential_id == credential_id))
+    return found.first()
+
+
+async def mine(db: AsyncSession, extension_id: int, passkey_id: str) -> Passkey | None:
+    """The extension's passkey with this id (as a form sends it); None for anyone else's."""
+    if not passkey_id.isdigit() or len(passkey_id) > 18:
+        return None
+    passkey = await db.get(Passkey, int(passkey_id))
+    return passkey if passkey is not None and passkey.extension_id == extension_id else None
+
+
+async def used(db: AsyncSession, passkey: Passkey, old_count: int, new_count: int) -> bool:
+    """Record a use, only if no other use moved the counter meanwhile; whether it did."""
+    statement = (
+        update(Passkey)
+        .where(col(Passkey.id) == passkey.id, col(Passkey.sign_count) == old_count)
+        .values(sign_count=new_count, last_used_at=utcnow())
+    )
+    result = await db.exec(statement)
+    return bool(result.rowcount == 1)
+
+
+def clean_name(raw: str) -> str:
+    """A name as kept: spaces trimmed and runs of them made one, control characters dropped."""
+    text = "".join(ch for ch in raw if ch.isprintable())
+    return " ".join(text.split())
+
+
+def when(moment: datetime | None) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else "Never"
