@@ -168,7 +168,7 @@ def test_a_newcomer_resets_201s_password_in_the_demo(tmp_path: Path) -> None:
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-    base = f"http://127.0.0.1:{port}"
+    base = f"http://localhost:{port}"  # the demo's base URL: a name, for passkeys
     try:
         with httpx2.Client(base_url=base, timeout=5, follow_redirects=False) as web:
             deadline = time.monotonic() + 30

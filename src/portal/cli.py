@@ -331,7 +331,10 @@ def _demo(args: argparse.Namespace) -> int:
     os.environ["PORTAL_DEMO"] = "1"
     os.environ.setdefault("PORTAL_SMTP_PORT", str(DEMO_SMTP_PORT))
     os.environ.setdefault("PORTAL_MAIL_POLL_SECONDS", "1")
-    os.environ.setdefault("PORTAL_BASE_URL", f"http://{args.host}:{args.port}")
+    # A name, not 127.0.0.1: a passkey's relying party id cannot be an IP address, and the
+    # browser must be on the origin the base URL names (cookies, the SIP server's Origin check).
+    url_host = "localhost" if args.host == "127.0.0.1" else args.host
+    os.environ.setdefault("PORTAL_BASE_URL", f"http://{url_host}:{args.port}")
     origin = os.environ["PORTAL_BASE_URL"].rstrip("/")
     if args.reset_passwords:
         settings = Settings.from_env()
@@ -356,7 +359,7 @@ def _demo(args: argparse.Namespace) -> int:
         passwords = Passwords.from_settings(settings)
         for line in _run(settings, lambda s: seed(s, passwords, _reset_command())):
             print(line)
-        base = f"http://{args.host}:{args.port}"
+        base = origin
         print(f"serving the demo on {base}  (Ctrl-C stops it)")
         print(f"mail it sends: {base}/dev/mail")
         print(phone_line)

@@ -89,8 +89,8 @@ class Settings:
     base_url: str = setting(
         "http://127.0.0.1:8000",
         "PORTAL_BASE_URL",
-        "emailed links are built from it; `https://` makes the session cookie `Secure` and adds"
-        " HSTS",
+        "emailed links are built from it (`portal demo`: `http://localhost:PORT`); `https://`"
+        " makes the session cookie `Secure` and adds HSTS",
         parse=lambda value: value.rstrip("/"),
     )
     smtp_host: str = setting("127.0.0.1", "PORTAL_SMTP_HOST", "outgoing mail: the SMTP server")
