@@ -357,17 +357,19 @@ def writes_under_load(portal: Served, clock: BenchClock, cookies: list[str], sec
 
     # Each write is stamped with the app time it was decided at (a slide's own SEEN), not when
     # it finished: at x30 a 30 ms write would move the stamp by a second of session time.
-    async def recorded_write(session_id: str, data: bytes, lifetime: int, ttl: float) -> str:
+    async def recorded_write(
+        session_id: str, data: bytes, lifetime: int, ttl: float, owner: int | None = None
+    ) -> bool:
         at = store.clock()
-        done = await write(session_id, data, lifetime, ttl)
+        done = await write(session_id, data, lifetime, ttl, owner)
         if done:
             writes.append((session_id, at))
         return done
 
     async def recorded_slide(
-        session_id: str, data: bytes, seen: float, ttl: float, gap: float
+        session_id: str, data: bytes, seen: float, ttl: float, gap: float, owner: int | None = None
     ) -> Slide:
-        done = await slide(session_id, data, seen, ttl, gap)
+        done = await slide(session_id, data, seen, ttl, gap, owner)
         if done is Slide.SLID:
             writes.append((session_id, seen))
         return done

@@ -41,8 +41,9 @@ def template_from(fragment: str) -> str:
         raise PeerError("the portal's tab has markup Django would read as template syntax")
     template, csrf_found = _CSRF_INPUT.subn(r"\1{{ csrf_token }}\2", fragment)
     template, user_found = _USERNAME_INPUT.subn(r"\1{{ user.get_username }}\2", template)
-    if csrf_found != 1 or user_found != 1:
-        raise PeerError("the portal's tab has no single CSRF field and username field to map")
+    # Every form of the tab carries the same token; Change Password carries the username.
+    if not csrf_found or not user_found:
+        raise PeerError("the portal's tab has no CSRF field or username field to map")
     return template
 
 
