@@ -259,6 +259,13 @@ def clean_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     return env
 
 
+def run_portal(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """`portal ARGS` to its end, its output captured."""
+    return subprocess.run(
+        [PORTAL, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+
+
 @pytest.mark.parametrize(
     ("command", "busy", "whose", "how"),
     [
@@ -289,15 +296,7 @@ def test_a_port_in_use_is_one_line_naming_it_and_how_to_change_it(
             env["PORTAL_DEMO"] = "1"
         elif command == "demo":
             args = ["demo", "--port", str(ports["portal"]), "--sip-port", str(ports["sip"])]
-        done = subprocess.run(
-            [PORTAL, *args],
-            cwd=tmp_path,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        done = run_portal(args, tmp_path, env)
     assert done.returncode == 1
     assert done.stderr == (
         f"portal: port {port} on 127.0.0.1 is already in use: choose another for {whose} with"
@@ -355,15 +354,7 @@ def test_the_demo_run_again_names_the_command_that_resets_its_passwords(tmp_path
     env = clean_env(tmp_path, **DEMO_SIP)
 
     # Before the demo has seeded anything, there is nothing to reset: one clear line.
-    refused = subprocess.run(
-        [PORTAL, "demo", "--reset-passwords"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    refused = run_portal(["demo", "--reset-passwords"], tmp_path, env)
     assert refused.returncode == 1
     assert refused.stderr.startswith("portal: no demo extension 201-wickedsprockets")
     assert refused.stderr.count("\n") == 1
@@ -373,15 +364,7 @@ def test_the_demo_run_again_names_the_command_that_resets_its_passwords(tmp_path
     assert "password:" not in again
     assert f"To set new ones and see them: {PORTAL} demo --reset-passwords" in again
 
-    reset = subprocess.run(
-        [PORTAL, "demo", "--reset-passwords"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    reset = run_portal(["demo", "--reset-passwords"], tmp_path, env)
     assert reset.returncode == 0, reset.stderr
     new = password_of_201(reset.stdout)
     assert "202-wickedsprockets  password: " in reset.stdout
