@@ -128,3 +128,13 @@ def finish(process: subprocess.Popen[str]) -> Load:
     if process.returncode != 0:
         raise LoadError(f"wrk failed ({process.returncode}): {err or out}")
     return parse(out)
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """End a server started for a case: SIGTERM, then SIGKILL if it has not gone in 15 s."""
+    process.terminate()
+    try:
+        process.wait(15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(5)

@@ -97,12 +97,7 @@ def server(name: str, target: str, env: dict[str, str], log: Path) -> Iterator[P
             time.sleep(0.2)
         yield Process(base, process)
     finally:
-        process.terminate()
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
+        load.stop(process)
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,8 @@ from urllib.parse import urlsplit
 
 import httpx2
 
+from bench import load
+
 ROOT = Path(__file__).resolve().parents[3]  # where `bench` is importable from
 SESSION_COOKIE = "sessionid"
 CSRF_COOKIE = "csrftoken"
@@ -149,12 +151,7 @@ def peer_server(
         _wait_up(base, server, error_log)
         yield Peer(base, sign_in(base, username, password), access_log)
     finally:
-        server.terminate()
-        try:
-            server.wait(15)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait(5)
+        load.stop(server)
 
 
 def _wait_up(base: str, server: subprocess.Popen[bytes], error_log: Path) -> None:
