@@ -29,6 +29,9 @@ def gallery(start_server: Callable[..., Server]) -> Iterator[Server]:
 # conjunctions and prepositions. "Sign In" and "Hang Up" end in theirs, so those are capitals.
 SMALL_WORDS = {"a", "an", "the", "and", "but", "or", "nor", "for", "at", "by", "in", "of", "on"}
 SMALL_WORDS |= {"to", "with", "as"}
+# A verb's particle belongs to the verb, so it is a capital wherever it stands: "Sign In with a
+# Passkey", as the documentation names that button.
+PARTICLES = {("sign", "in")}
 
 
 def title_case_problem(text: str) -> str | None:
@@ -38,7 +41,8 @@ def title_case_problem(text: str) -> str | None:
         letters = word.strip("?!.,:;()\"'…")
         if not letters or not letters[0].isalpha():
             continue  # a number, a key of the dial pad
-        inner = 0 < index < len(words) - 1 and not words[index - 1].endswith(":")
+        particle = index > 0 and (words[index - 1].lower(), letters.lower()) in PARTICLES
+        inner = 0 < index < len(words) - 1 and not words[index - 1].endswith(":") and not particle
         if inner and letters.lower() in SMALL_WORDS:
             if letters != letters.lower():
                 return f"{word!r} is a small word: lower case inside a title"
