@@ -52,6 +52,14 @@ reset = states(
 SIGNED_OUT: list[Pattern] = [
     login("login", "Empty"),
     login(
+        "login-passkeys",
+        "With passkeys",
+        "A domain name in PORTAL_BASE_URL, a browser that can use passkeys: the username field"
+        " offers them too, and Sign In with a Passkey shows.",
+        # The gallery loads no passkeys.js: show the form that it would show.
+        passkeys_demo=True,
+    ),
+    login(
         "login-next",
         "Sent from a signed-in page",
         "The page asked for is kept in next.",
