@@ -228,3 +228,46 @@ def test_a_state_in_a_gallery_frame_leaves_autofocus_out(gallery: TestClient) ->
     assert not re.search(r"\sautofocus[\s>]", framed.text)
     assert framed.text.replace(" autofocus", "") == framed.text
     assert "Sec-Fetch-Dest" in framed.headers["vary"]
+
+
+PASSKEY_SCRIPT = re.compile(r'<script src="/static/js/passkeys\.[^"]*\.js"')
+PASSKEY_BUTTON = re.compile(
+    r'<button type="button" class="button( passkey-only)?" data-passkey-signin>'
+    r"Sign In with a Passkey</button>"
+)
+
+
+def test_the_login_page_with_passkeys_shows_what_passkeys_js_would_show(
+    gallery: TestClient,
+) -> None:
+    """The gallery runs where passkeys are off (an IP address) and loads no passkeys.js: the
+    state shows the form as a browser that can use passkeys gets it, the button visible."""
+    state = gallery.get("/-/patterns/login-passkeys").text
+    plain = gallery.get("/-/patterns/login").text
+
+    assert 'autocomplete="username webauthn"' in state
+    button = PASSKEY_BUTTON.search(state)
+    assert button and button.group(1) is None  # not hidden until a script says so
+    assert not PASSKEY_SCRIPT.search(state)
+    # Passkeys off, no flag: the page as it is live on an IP address, with no passkey in it.
+    assert 'autocomplete="username"' in plain and "data-passkey-signin" not in plain
+
+
+def test_the_login_page_with_passkeys_loads_no_script_where_passkeys_are_on(
+    gallery: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`portal demo` serves the gallery on localhost, where passkeys are on: the state still
+    starts no passkey autofill in its frame, while the live page keeps its script and keeps
+    the button hidden until the script finds a browser that can use passkeys."""
+    templates = gallery.app.state.shared.templates  # type: ignore[attr-defined]
+    monkeypatch.setitem(templates.env.globals, "passkeys_on", True)
+    state = gallery.get("/-/patterns/login-passkeys").text
+    live = gallery.get("/-/patterns/login").text
+
+    assert not PASSKEY_SCRIPT.search(state)
+    button = PASSKEY_BUTTON.search(state)
+    assert button and button.group(1) is None
+    assert PASSKEY_SCRIPT.search(live)
+    assert 'autocomplete="username webauthn"' in live
+    button = PASSKEY_BUTTON.search(live)
+    assert button and button.group(1) == " passkey-only"

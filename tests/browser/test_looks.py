@@ -332,6 +332,35 @@ def test_the_gallery_fits_a_phone_and_its_frames_raise_no_errors(
     page.wait_for_timeout(1000)  # the last frames' scripts
 
 
+def test_the_gallery_shows_the_login_page_as_a_passkey_browser_sees_it(
+    pages: Pages, gallery: Server
+) -> None:
+    """The gallery's server (an IP address) offers no passkeys, and its pages load no
+    passkeys.js: the state shows Sign In with a Passkey as the script would, at both widths in
+    both themes, and starts no passkey autofill."""
+    page = pages.new_page(server=gallery)
+    requested: list[str] = []  # by the frames
+
+    def framed(request: Any) -> None:
+        if request.frame.parent_frame is not None:
+            requested.append(request.url)
+
+    page.on("request", framed)
+    page.goto("/-/patterns")
+    index = page.get_by_role("navigation", name="States")
+    expect(index.get_by_role("link", name="With passkeys", exact=True)).to_be_visible()
+    frames = page.locator("iframe[src^='/-/patterns/login-passkeys?']")
+    expect(frames).to_have_count(4)
+    for number in range(4):
+        frames.nth(number).scroll_into_view_if_needed()
+        inside = frames.nth(number).content_frame
+        expect(inside.get_by_role("button", name="Sign In with a Passkey")).to_be_visible()
+        username = inside.get_by_role("textbox", name="Username")
+        expect(username).to_have_attribute("autocomplete", "username webauthn")
+    assert any("/js/portal." in url for url in requested)  # the frames' scripts did load
+    assert not [url for url in requested if "/js/passkeys." in url]
+
+
 # --- forms --------------------------------------------------------------------------------------
 
 REM = 16
