@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from portal.dev.passkey_states import PASSKEY_STATES
+from portal.dev.patterns import REGISTRY
 from tests.browser.conftest import (
     DESKTOP,
     PHONE,
@@ -337,7 +337,11 @@ def test_input_edges_and_focus_ring_stand_out(pages: Pages, server: Server, them
         assert ratio >= 3, f"{theme}: {edge} on {against} is {ratio:.2f}:1 {colours}"
 
 
-# --- the Passkeys section's states, from the gallery --------------------------------------------
+# --- the passkey states, from the gallery -------------------------------------------------------
+
+# Every state that shows passkeys as a browser that can use them would (the gallery's server
+# offers none): the Passkeys section of Settings and the login page.
+PASSKEY_STATES = [state for state in REGISTRY if state.context.get("passkeys_demo")]
 
 
 @pytest.fixture(scope="module")
@@ -357,12 +361,14 @@ def test_the_passkeys_states_are_axe_clean(
     size: str,
     viewport: dict[str, int],
 ) -> None:
-    """None yet, a list, renaming, removing with the password, at the limit, the messages."""
+    """None yet, a list, renaming, removing with the password, at the limit, the messages; the
+    login page with Sign In with a Passkey."""
+    assert {"login-passkeys", "settings-passkeys-list"} <= {s.name for s in PASSKEY_STATES}
     page = pages.new_page(viewport=viewport, server=gallery)
     found = {}
     for state in PASSKEY_STATES:
         page.goto(f"/-/patterns/{state.name}?theme={theme}")
-        if state.template == "settings.html":  # a whole page (not a fragment)
+        if state.frame == "page":  # a whole page (not a fragment)
             expect(page.locator("[data-theme-label]").first).to_have_text(theme.title())
             screenshot(page, f"{state.name}-{theme}-{size}")
         if violations := axe_violations(page, axe_source):
