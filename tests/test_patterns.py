@@ -253,20 +253,22 @@ def test_the_login_page_with_passkeys_shows_what_passkeys_js_would_show(
     assert 'autocomplete="username"' in plain and "data-passkey-signin" not in plain
 
 
-def test_the_login_page_with_passkeys_loads_no_script_where_passkeys_are_on(
+def test_no_state_loads_passkeys_js_where_passkeys_are_on(
     gallery: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """`portal demo` serves the gallery on localhost, where passkeys are on: the state still
-    starts no passkey autofill in its frame, while the live page keeps its script and keeps
-    the button hidden until the script finds a browser that can use passkeys."""
+    """`portal demo` serves the gallery on localhost, where passkeys are on: no state starts
+    passkey autofill in its sandboxed frame (the passkey states show what the script would),
+    while the live login page keeps its script and keeps the button hidden until the script
+    finds a browser that can use passkeys."""
     templates = gallery.app.state.shared.templates  # type: ignore[attr-defined]
     monkeypatch.setitem(templates.env.globals, "passkeys_on", True)
+    for pattern in patterns.REGISTRY:
+        page = gallery.get(f"/-/patterns/{pattern.name}").text
+        assert not PASSKEY_SCRIPT.search(page), pattern.name
     state = gallery.get("/-/patterns/login-passkeys").text
-    live = gallery.get("/-/patterns/login").text
-
-    assert not PASSKEY_SCRIPT.search(state)
     button = PASSKEY_BUTTON.search(state)
     assert button and button.group(1) is None
+    live = gallery.get("/login").text
     assert PASSKEY_SCRIPT.search(live)
     assert 'autocomplete="username webauthn"' in live
     button = PASSKEY_BUTTON.search(live)

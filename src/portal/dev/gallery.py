@@ -69,16 +69,19 @@ def render_pattern(request: Request, pattern: Pattern, theme: str | None = None)
     example = _example_request(
         request, account=EXAMPLE if pattern.signed_in else None, htmx=bool(pattern.blocks)
     )
+    # No state loads passkeys.js, even where passkeys are on (`portal demo`, on localhost): its
+    # autofill would start in a sandboxed frame, which refuses it on the console. The passkey
+    # states show what the script would show instead (`passkeys_demo`).
+    context = {"passkeys_on": False, **pattern.context}
     email: Email | None = None
     if pattern.template.startswith("email/"):
         stem, _, kind = pattern.template.removeprefix("email/").partition(".")
         email = EMAILS[stem](EXAMPLE_EMAIL, **pattern.context)
         content = email.html if kind == "html" else ""  # the text goes in <pre>, escaped
     elif pattern.blocks:
-        context = dict(pattern.context)
         content = templates.render_fragment(example, pattern.template, context, pattern.blocks)
     else:
-        response = templates.TemplateResponse(example, pattern.template, dict(pattern.context))
+        response = templates.TemplateResponse(example, pattern.template, context)
         content = bytes(response.body).decode()
     if pattern.frame != "page":
         # Markup: the fragment came out of our own autoescaping templates.
