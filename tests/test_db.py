@@ -4,14 +4,31 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import sqlite3
 import threading
 import time
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Connection, create_engine, event, text
+from sqlalchemy import (
+    Column,
+    Connection,
+    DateTime,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    bindparam,
+    create_engine,
+    event,
+    select,
+    text,
+)
+from sqlalchemy.engine import make_url
 from sqlmodel import SQLModel
 
 import portal.base.models  # noqa: F401 - registers the tables
@@ -132,3 +149,91 @@ async def test_postgresql_units_share_a_fixed_pool_of_connections(postgres_schem
     finally:
         await db.dispose(engine)
     assert len(opened) == db.POOL_SIZE
+
+
+_SCRATCH = MetaData()
+_LOOKED_UP = Table(
+    "lookup_scratch",
+    _SCRATCH,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(20)),
+    Column("at", DateTime),
+    Column("blob", LargeBinary),
+)
+_BY_ID = db.Lookup(
+    select(_LOOKED_UP.c.name, _LOOKED_UP.c.at, _LOOKED_UP.c.blob)
+    .where(_LOOKED_UP.c.id >= bindparam("low"))
+    .order_by(_LOOKED_UP.c.id)
+)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+async def test_a_lookup_answers_rows_typed_as_the_columns_say(
+    database: str, request: pytest.FixtureRequest
+) -> None:
+    """Lookups skip SQLAlchemy's execution steps, not its types: dates come back as dates and
+    bytes as bytes, in both databases, by column name."""
+    url = request.getfixturevalue("sqlite_url" if database == "sqlite" else "postgres_schema")
+    engine = make_engine(url)
+    when = datetime(2026, 11, 30, 17, 40, 5, 123000)
+
+    def fill(conn: Connection) -> None:
+        _SCRATCH.create_all(conn)
+        conn.execute(_LOOKED_UP.insert(), [{"id": 1, "name": "a", "at": when, "blob": b"\x00\xff"}])
+        conn.execute(_LOOKED_UP.insert(), [{"id": 2, "name": "b", "at": None, "blob": None}])
+
+    try:
+        await db.run(engine, fill, write=True)
+        rows = await db.read(engine, _BY_ID, {"low": 1})
+        none = await db.read(engine, _BY_ID, {"low": 3})
+    finally:
+        await db.run(engine, lambda conn: _SCRATCH.drop_all(conn), write=True)
+        await db.dispose(engine)
+    assert [tuple(row) for row in rows] == [("a", when, b"\x00\xff"), ("b", None, None)]
+    assert rows[0].at == when and isinstance(rows[0].blob, bytes)
+    assert none == []
+
+
+@pytest.mark.anyio
+async def test_a_sqlite_lookup_waits_off_the_event_loop_while_the_database_is_locked(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    """A lookup is answered in the event loop's thread only when SQLite can answer at once;
+    while another process holds the database, it waits in a reader thread and the loop runs."""
+    engine = make_engine(sqlite_url)
+
+    def fill(conn: Connection) -> None:
+        _SCRATCH.create_all(conn)
+        conn.execute(_LOOKED_UP.insert(), [{"id": 1, "name": "a"}])
+
+    await db.run(engine, fill, write=True)
+    await db.dispose(engine)
+    # Another process holds the whole database, WAL or not (exclusive locking mode).
+    holder = sqlite3.connect(make_url(sqlite_url).database or "", isolation_level=None)
+    holder.execute("PRAGMA locking_mode=EXCLUSIVE")
+    holder.execute("BEGIN EXCLUSIVE")
+    holder.execute("INSERT INTO lookup_scratch (id, name) VALUES (2, 'b')")
+    engine = make_engine(sqlite_url)
+    ticks = 0
+
+    async def tick() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    ticker = asyncio.create_task(tick())
+    try:
+        reading = asyncio.ensure_future(db.read(engine, _BY_ID, {"low": 1}))
+        await asyncio.sleep(0.3)
+        assert not reading.done()
+        assert ticks >= 10  # the loop ran while the lookup waited
+        holder.execute("COMMIT")
+        holder.close()  # the exclusive lock goes with the connection
+        rows = await asyncio.wait_for(reading, 10)
+    finally:
+        ticker.cancel()
+        holder.close()
+        await db.dispose(engine)
+    assert [row.name for row in rows] == ["a", "b"]

@@ -17,7 +17,7 @@ from pathlib import Path
 import psycopg
 import pytest
 import redis
-from sqlalchemy import text
+from sqlalchemy import func, select, text
 from starlette.testclient import TestClient
 
 from portal.app import create_app
@@ -293,7 +293,8 @@ def test_after_a_redis_restart_every_request_succeeds(
 def test_after_postgresql_drops_every_connection_every_request_succeeds(
     postgres_schema: str,
 ) -> None:
-    """A restart ends every pooled connection; pre-ping replaces them before a request uses one."""
+    """A restart ends every pooled connection: pre-ping replaces them before a request uses one,
+    and a lookup that meets a dead one empties its pool and runs again."""
     name = f"portal-test-{uuid.uuid4().hex[:8]}"
     truncate_postgres(postgres_schema)
     settings = Settings(secret_key="k", database_url=f"{postgres_schema}&application_name={name}")
@@ -303,14 +304,18 @@ def test_after_postgresql_drops_every_connection_every_request_succeeds(
         make_account_in(client)
         Auth(client).login()
 
-        async def fill_the_pool(shared: Shared) -> None:
+        async def fill_the_pools(shared: Shared) -> None:
             async def one() -> None:
                 async with shared.engine.connect() as conn:
                     await conn.execute(text("SELECT pg_sleep(0.05)"))
 
-            await asyncio.gather(*(one() for _ in range(db.POOL_SIZE)))
+            slept = db.Lookup(select(func.pg_sleep(0.05).label("slept")))
+            await asyncio.gather(
+                *(one() for _ in range(db.POOL_SIZE)),
+                *(db.read(shared.engine, slept, {}) for _ in range(db.LOOKUP_POOL_SIZE)),
+            )
 
-        run(client, fill_the_pool)
+        run(client, fill_the_pools)
         with psycopg.connect(POSTGRES_DSN, autocommit=True) as admin:
             ended = admin.execute(
                 "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
@@ -318,6 +323,7 @@ def test_after_postgresql_drops_every_connection_every_request_succeeds(
                 (name,),
             ).fetchone()
         assert ended is not None
-        assert ended[0] == db.POOL_SIZE
+        assert ended[0] == db.POOL_SIZE + db.LOOKUP_POOL_SIZE
+        # /phone reads its session with a lookup: every lookup connection is dead too.
         pages = [client.get(path).status_code for path in ("/healthz", "/phone") * 10]
         assert pages == [200] * 20

@@ -240,7 +240,7 @@ class Settings:
         parts = urlsplit(self.base_url)
         return f"{parts.scheme}://{parts.netloc}"
 
-    @property
+    @functools.cached_property
     def passkey_rp_id(self) -> str | None:
         """The WebAuthn relying party id, the host of the base URL; None when that host is an
         IP address, which browsers refuse as one (passkeys are then not offered)."""

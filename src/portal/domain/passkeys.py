@@ -12,16 +12,41 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, Protocol
 
-from sqlalchemy import delete, func, update
+from sqlalchemy import Table, bindparam, delete, func, update
+from sqlalchemy import select as select_columns
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from portal.base import db as database
 from portal.base.clock import utcnow
 from portal.base.models import Passkey, PasskeyChallenge
 
+PASSKEYS: Table = Passkey.__table__  # type: ignore[attr-defined]
+# What the Settings tab lists, oldest first: built once, as every visit to the tab runs it.
+_LISTED = database.Lookup(
+    select_columns(PASSKEYS.c.id, PASSKEYS.c.name, PASSKEYS.c.created_at, PASSKEYS.c.last_used_at)
+    .where(PASSKEYS.c.extension_id == bindparam("owner"))
+    .order_by(PASSKEYS.c.created_at, PASSKEYS.c.id)
+)
+
 MAX_PER_EXTENSION = 10
 NAME_MAX = 64
+
+
+class Listed(Protocol):
+    """A passkey as the Settings list reads it (a `Passkey` is one too)."""
+
+    @property
+    def id(self) -> int | None: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def created_at(self) -> datetime: ...
+    @property
+    def last_used_at(self) -> datetime | None: ...
 
 
 @dataclass(frozen=True)
@@ -87,6 +112,13 @@ async def of_extension(db: AsyncSession, extension_id: int) -> list[Passkey]:
         .order_by(col(Passkey.created_at), col(Passkey.id))
     )
     return list((await db.exec(statement)).all())
+
+
+async def listed(engine: AsyncEngine, extension_id: int) -> list[Listed]:
+    """The extension's passkeys as the list shows them (id, name, created_at, last_used_at),
+    oldest first: one indexed read, answered at once."""
+    rows: list[Any] = await database.read(engine, _LISTED, {"owner": extension_id})
+    return rows
 
 
 async def count(db: AsyncSession, extension_id: int) -> int:

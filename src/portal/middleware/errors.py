@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+import psycopg
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import InterfaceError, OperationalError
@@ -40,6 +41,7 @@ OUTAGES = (
     RedisConnectionError,
     RedisTimeoutError,
     OperationalError,
+    psycopg.OperationalError,  # a lookup's, which runs on the driver itself (portal.base.db)
     InterfaceError,
     PoolTimeoutError,
     OSError,

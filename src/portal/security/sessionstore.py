@@ -201,6 +201,7 @@ _WRITE = update(SESSIONS).where(_LIVE).values(data=bindparam("data"), expires_at
 _OWNED = select(SESSIONS.c.id, SESSIONS.c.data).where(
     (SESSIONS.c.extension_id == bindparam("owner")) & (SESSIONS.c.expires_at > bindparam("now"))
 )
+_READ_NOW, _FOUND_NOW, _OWNED_NOW = db.Lookup(_READ), db.Lookup(_FOUND), db.Lookup(_OWNED)
 # Read after the new row is inserted, in its transaction: a password change or a disabling
 # that commits later waits for it (row lock, or SQLite's single writer) and deletes the row.
 _CREDENTIALS = (
@@ -265,12 +266,12 @@ class DatabaseStore(PortalStore):
 
     async def read(self, session_id: str, lifetime: int) -> bytes:
         params = {"key": self.storage_key(session_id), "now": self.clock()}
-        value = await db.run(self.engine, lambda conn: conn.scalar(_READ, params))
-        return bytes(value) if value is not None else b""
+        rows = await db.read(self.engine, _READ_NOW, params)
+        return bytes(rows[0].data) if rows else b""
 
     async def replaced(self, session_id: str) -> bool:
         params = {"key": self.replaced_key(session_id), "now": self.clock()}
-        return await db.run(self.engine, lambda conn: conn.scalar(_FOUND, params)) is not None
+        return bool(await db.read(self.engine, _FOUND_NOW, params))
 
     async def write(
         self, session_id: str, data: bytes, lifetime: int, ttl: float, owner: int | None = None
@@ -328,7 +329,7 @@ class DatabaseStore(PortalStore):
 
     async def owned(self, owner: int) -> list[tuple[str, bytes]]:
         params = {"owner": owner, "now": self.clock()}
-        rows = await db.run(self.engine, lambda conn: conn.execute(_OWNED, params).all())
+        rows = await db.read(self.engine, _OWNED_NOW, params)
         return [(row.id, bytes(row.data)) for row in rows]
 
     async def end_one(self, owner: int, key: str) -> bool:

@@ -254,12 +254,11 @@ async def _verify(
 # --- the list ----------------------------------------------------------------------------------
 
 
-async def listed(shared: Shared, extension_id: int) -> list[Passkey]:
-    async with shared.db() as db:
-        return await stored.of_extension(db, extension_id)
+async def listed(shared: Shared, extension_id: int) -> list[stored.Listed]:
+    return await stored.listed(shared.engine, extension_id)
 
 
-def row(passkey: Passkey) -> dict[str, str]:
+def row(passkey: stored.Listed) -> dict[str, str]:
     """A passkey as the list shows it: its times to the minute, UTC."""
     last = passkey.last_used_at
     return {
