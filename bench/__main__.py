@@ -32,6 +32,9 @@ POSTGRES_DSN = os.environ.get("PORTAL_TEST_POSTGRES", "postgresql://postgres@127
 REDIS_URL = os.environ.get("PORTAL_TEST_REDIS", "redis://127.0.0.1:6379/0")
 ACCOUNTS = 16  # the storm's accounts, round-robin: no account sees concurrent sign-ins
 SESSIONS = 8  # signed-in sessions sharing the load of case 4
+# The portal's address as its links and passkeys name it: a host name, as deployed (an IP
+# address turns passkeys off). Requests go to 127.0.0.1 all the same.
+BASE_URL = "http://localhost:8000"
 
 
 def machine() -> str:
@@ -99,6 +102,8 @@ def run_cases(seconds: float, production: bool) -> tuple[str, str, list[Row]]:
                 redis_url=where.redis_url,
                 redis_prefix=where.redis_prefix,
                 secret_key="bench",  # noqa: S106 - a throwaway key for a throwaway database
+                # A host name, as a deployment has: the Settings tab then holds Passkeys too.
+                base_url=BASE_URL,
                 # A phone system, so that /phone loads the softphone: Kamailio for case 7 when
                 # this machine has it; else one nobody answers, enough for case 6c's bytes.
                 sip_ws_url=sip.ws_url if sip else "ws://127.0.0.1:9",
@@ -213,8 +218,13 @@ def compare_servers(seconds: float, production: bool, rounds: int) -> int:
             redis_url=where.redis_url,
             redis_prefix=where.redis_prefix,
             secret_key="bench",  # noqa: S106 - a throwaway key for a throwaway database
+            base_url=BASE_URL,
         )
-        env = {"PORTAL_DATABASE_URL": where.database_url, "PORTAL_SECRET_KEY": "bench"}
+        env = {
+            "PORTAL_DATABASE_URL": where.database_url,
+            "PORTAL_SECRET_KEY": "bench",
+            "PORTAL_BASE_URL": BASE_URL,
+        }
         if where.redis_url:
             env |= {"PORTAL_REDIS_URL": where.redis_url, "PORTAL_REDIS_PREFIX": where.redis_prefix}
         from portal.app import create_app

@@ -30,6 +30,9 @@ from portal import tabs
 from portal.base import logs
 from portal.base.settings import Settings
 from portal.domain.accounts import Account
+from portal.domain.devices import UNKNOWN_BROWSER, Browser, from_timestamp
+from portal.domain.passkeys import MAX_PER_EXTENSION
+from portal.flows.devices.service import SignedIn
 from portal.flows.password.routes import form_context
 from portal.phone.view import shell_context
 from portal.tabs.tab import TAB_FRAGMENT
@@ -120,11 +123,35 @@ def bare_app(settings: Settings) -> Starlette:
     with nothing else (no session, database, middleware or log line), what a tab partial could
     reach if all of those cost nothing.
     """
-    templates = make_templates(tabs=tabs.TABS, context_processors=[shell_context])
+    templates = make_templates(
+        tabs=tabs.TABS,
+        context_processors=[shell_context],
+        brand=settings.brand,
+        passkeys=settings.passkey_rp_id is not None,
+    )
     account = Account(1, "201", "Floor", "floor", "Floor", "stamp")
-    # With no other session to list: the list is read from the store, which the floor skips.
-    context = {**form_context(settings), "signed_in": [], "sessions_message": None}
-    context["sessions_error"] = False
+    # The data the tab reads, fixed: its own session as the one row of Where You're Signed In
+    # (the benchmark's user is signed in nowhere else, from a client no parser names) and,
+    # where passkeys are on, none yet, its password checked moments ago (no field to confirm).
+    now = from_timestamp(time.time())
+    client = Browser(UNKNOWN_BROWSER, "")
+    this_device = SignedIn("0" * 32, client, "127.0.0.1", now, now, current=True)
+    context: dict[str, Any] = {
+        **form_context(settings),
+        "signed_in": [this_device],
+        "sessions_message": None,
+        "sessions_error": False,
+        "passkeys_available": settings.passkey_rp_id is not None,
+        "passkeys": [],
+        "passkeys_message": None,
+        "passkeys_error": False,
+        "passkey_rename": None,
+        "passkey_remove": None,
+        "passkey_errors": {},
+        "passkey_name": "",
+        "passkeys_reverify": False,
+        "passkeys_max": MAX_PER_EXTENSION,
+    }
 
     async def bare(request: Request) -> PlainTextResponse:
         return PlainTextResponse("ok")

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import httpx2
+from bench import cases
+from bench.__main__ import BASE_URL
 from bench.peers.django import run as peer
+from bench.server import bare_app, serve, wait_healthy
 from bench.transfer import (
     FIRST_LOAD_BUDGET,
     PHONE_LOAD_BUDGET,
@@ -15,6 +19,9 @@ from bench.transfer import (
     measure,
 )
 
+from portal.app import create_app
+from portal.base import db
+from portal.base.settings import Settings
 from tests.servers import free_port, portal_command, portal_server
 
 
@@ -97,3 +104,22 @@ def test_the_django_peer_serves_the_portals_tab_to_its_signed_in_user(tmp_path: 
     )
     assert anonymous.status_code == 302
     assert anonymous.headers["location"].startswith("/login/")
+
+
+_TIMES = re.compile(r'<time datetime="[^"]*">[^<]*</time>')
+
+
+def test_the_floor_renders_the_tabs_own_markup(tmp_path: Path) -> None:
+    """Case 1a's floor renders, from fixed data, what the tab sends: the same markup but for
+    the CSRF token, the username and the times, Passkeys and Where You're Signed In included."""
+    url = f"sqlite:///{tmp_path}/bench.db"
+    db.upgrade(url)
+    settings = Settings(database_url=url, secret_key="bench", base_url=BASE_URL)
+    with serve(create_app(settings)) as portal, serve(bare_app(settings)) as bare:
+        wait_healthy(portal.base)
+        users = portal.call(cases.add_accounts(portal.shared, 1))
+        cookie = cases.sign_in(portal.base, users[0])
+        tab = httpx2.get(portal.base + cases.TAB, headers=cases.tab_headers(cookie)).text
+        floor = httpx2.get(bare.base + "/render", headers=cases.HX).text
+    assert "Add a Passkey" in tab and "This device" in tab
+    assert peer.same_markup(_TIMES.sub("", tab), _TIMES.sub("", floor))
