@@ -66,7 +66,7 @@ def ready_times(base: str, username: str, password: str, runs: int) -> list[floa
             page.goto("/login")
             page.get_by_label("Username").fill(username)
             page.get_by_label("Password").fill(password)
-            page.get_by_role("button", name="Sign in").click()
+            page.get_by_role("button", name="Sign In", exact=True).click()
             page.wait_for_url("**/phone")
             page.wait_for_function("() => window.__readyAt !== undefined", timeout=10_000)
             for _ in range(runs):
