@@ -113,10 +113,13 @@ def measure(
     name: str,
     env: dict[str, str],
     forms: list[tuple[str, str]],
-    users: list[str],
+    user: str,
+    others: list[str],
     seconds: float,
     log: Path,
 ) -> Measured:
+    """Cases 1a and 2 on one server: `user`'s tab, while `others` sign in for the storm (the
+    Settings tab lists where its account is signed in: no other session of `user` may join)."""
     with server(name, "floor", env, log) as floor_server:
         floor = load.run(
             load.wrk_command(
@@ -124,7 +127,7 @@ def measure(
             )
         )
     with server(name, "portal", env, log) as portal:
-        cookie = cases.sign_in(portal.base, users[0])
+        cookie = cases.sign_in(portal.base, user)
         headers = tab_headers(cookie)
         tab = load.run(
             load.wrk_command(portal.base + TAB, seconds=seconds, connections=16, headers=headers)
@@ -132,7 +135,7 @@ def measure(
         quiet = load.wrk_command(portal.base + TAB, seconds=seconds, connections=4, headers=headers)
         idle = load.run(quiet)
         with tempfile.TemporaryDirectory() as tmp:
-            script = cases.storm_script(forms, users, Path(tmp))
+            script = cases.storm_script(forms, others, Path(tmp))
             storm = load.start(
                 load.wrk_command(
                     portal.base + "/login", seconds=seconds + 2, connections=4, script=script
@@ -207,9 +210,15 @@ def compare(
     """
     names = list(SERVERS)
     results: dict[str, list[Measured]] = {name: [] for name in names}
+    # Each measurement signs in an account of its own (a session lives on after its server),
+    # so that every tab measured lists one session, as the floor does.
+    measured, others = users[: len(users) // 2], users[len(users) // 2 :]
+    turn = 0
     for round_number in range(rounds):
         order = names if round_number % 2 == 0 else names[::-1]
         for name in order:
             log = tmp / f"{name}.log"
-            results[name].append(measure(name, env, forms, users, seconds, log))
+            user = measured[turn % len(measured)]
+            results[name].append(measure(name, env, forms, user, others, seconds, log))
+            turn += 1
     return rows(results)
