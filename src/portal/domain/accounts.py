@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 import unicodedata
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any
 
@@ -203,9 +204,12 @@ def read_early(engine: AsyncEngine, raw_username: str) -> asyncio.Future[Any] | 
     if username is None or db.local_reader(engine) is not None:
         return None
     params = {"code": username.tenant_code, "number": username.number}
-    return asyncio.ensure_future(
-        db.run(engine, lambda conn: conn.execute(_SIGN_IN, params).first())
-    )
+    return asyncio.ensure_future(_first(db.read(engine, _SIGN_IN_NOW, params)))
+
+
+async def _first(rows: Awaitable[list[Any]]) -> Any:
+    found = await rows
+    return found[0] if found else None
 
 
 async def authenticate(
@@ -291,6 +295,7 @@ _SIGN_IN = (
     .join_from(_EXTENSION, _TENANT, _TENANT.c.id == _EXTENSION.c.tenant_id)
     .where(_NAMED)
 )
+_SIGN_IN_NOW = db.Lookup(_SIGN_IN)
 _REHASH = (
     update(_EXTENSION)
     .where(_EXTENSION.c.id == bindparam("extension_id"))
