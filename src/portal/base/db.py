@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import functools
+import select
 import sqlite3
 import threading
 import weakref
@@ -16,7 +17,7 @@ import psycopg
 from sqlalchemy import Connection, Select, create_engine, event
 from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
 from sqlalchemy.engine import URL, Dialect, Engine, make_url
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -87,14 +88,33 @@ def make_engine(url: str) -> AsyncEngine:
     """The app's engine; PostgreSQL connections are checked before use so a restart heals."""
     _ensure_sqlite_dir(url)
     # hide_parameters: an error message must never carry a mail body or a hash into a log.
-    # A SQLite file does not restart under us: no pre-ping, which would cost a thread hop.
     sqlite = make_url(url).get_backend_name() == "sqlite"
     pool = {} if sqlite else {"pool_size": POOL_SIZE, "max_overflow": 0, "pool_timeout": POOL_WAIT}
-    engine = create_async_engine(
-        async_url(url), pool_pre_ping=not sqlite, hide_parameters=True, **pool
-    )
+    engine = create_async_engine(async_url(url), hide_parameters=True, **pool)
     configure(engine.sync_engine)
+    if not sqlite:  # a SQLite file does not restart under us
+        event.listen(engine.sync_engine, "checkout", _closed_by_the_server)
     return engine
+
+
+def _closed_by_the_server(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+    """Before a pooled connection is used: has the server closed it (a restart, an
+    administrator ending it)? Then the pool opens a new one instead.
+
+    An idle connection has nothing to read: when its socket is readable the server has hung up
+    (or sent what nobody waits for), which the kernel tells without a round trip. SQLAlchemy's
+    pre-ping asks the server instead, a round trip and several thread or task switches for
+    every unit of work.
+    """
+    driver = getattr(dbapi_connection, "driver_connection", dbapi_connection)
+    try:
+        socket = driver.pgconn.socket
+    except (AttributeError, psycopg.Error) as error:  # closed or broken: no socket to ask
+        raise DisconnectionError from error
+    poller = select.poll()
+    poller.register(socket, select.POLLIN | select.POLLPRI)
+    if poller.poll(0):
+        raise DisconnectionError
 
 
 # aiosqlite runs each cursor call in its own thread and waits for it: a small query costs
@@ -296,9 +316,9 @@ class Lookup:
 
 
 # Lookups on a server database use a pool of their own, in autocommit: a lookup is one
-# statement, so it needs no BEGIN or ROLLBACK round trip, and no check before use (pre-ping,
-# another round trip). A connection that died with a restart fails its lookup once: then the
-# pool is emptied and the lookup runs again on a new connection.
+# statement, so it needs no BEGIN or ROLLBACK round trip. A connection the server closed is
+# dropped at checkout, as in the app's pool; one that dies under its lookup fails it once: then
+# the pool is emptied and the lookup runs again on a new connection.
 LOOKUP_POOL_SIZE = 5
 _LOOKUPS: weakref.WeakKeyDictionary[AsyncEngine, AsyncEngine] = weakref.WeakKeyDictionary()
 
@@ -314,6 +334,7 @@ def _lookups(engine: AsyncEngine) -> AsyncEngine:
             max_overflow=0,
             pool_timeout=POOL_WAIT,
         )
+        event.listen(found.sync_engine, "checkout", _closed_by_the_server)
     return found
 
 
