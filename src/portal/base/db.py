@@ -78,8 +78,8 @@ def configure(engine: Engine) -> Engine:
 # A server database's connections per process. All of them stay open: above the pool, a unit
 # waits its turn instead of opening a connection of its own, which SQLAlchemy's default overflow
 # did and closed again right after, costing a connection set-up under every burst. Units are
-# short, so ten serve a whole event loop (bench/README.md); `--workers N` holds up to N x 10 of
-# PostgreSQL's connections (100 by default).
+# short, so ten serve a whole event loop (bench/README.md); with the lookups' pool below,
+# `--workers N` holds up to N x 15 of PostgreSQL's connections (100 by default).
 POOL_SIZE = 10
 POOL_WAIT = 10.0  # seconds a unit waits for a connection before the request gets the 503 page
 
