@@ -76,7 +76,9 @@ class Process:
 def server(name: str, target: str, env: dict[str, str], log: Path) -> Iterator[Process]:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    env = {**os.environ, **env, "PORTAL_BASE_URL": base, "PYTHONPATH": str(ROOT)}
+    # The run's base URL when it names one (a host name: the tab then holds Passkeys, as in
+    # the other cases), else the server's own address.
+    env = {**os.environ, "PORTAL_BASE_URL": base, **env, "PYTHONPATH": str(ROOT)}
     with log.open("a") as out:
         process = subprocess.Popen(  # noqa: S603 - our own interpreter and modules
             SERVERS[name](target, port), env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT
