@@ -166,6 +166,16 @@ SIGNED_OUT: list[Pattern] = [
         locked=True,
         username=USER,
     ),
+    login(
+        "login-form-invalid-passkeys",
+        "Form fragment: invalid credentials, with passkeys",
+        "What htmx swaps in after a wrong password where passkeys are on: the passkey button"
+        " comes back with the form.",
+        blocks=("form",),
+        error=signin_routes.INVALID,
+        username=USER,
+        passkeys_demo=True,
+    ),
     forgot("forgot", "Empty"),
     forgot("forgot-prefilled", "Username carried over", "From the sign-in page.", username=USER),
     forgot("forgot-empty-username", "Empty username", error=reset_routes.NO_USERNAME),
