@@ -293,8 +293,8 @@ def test_after_a_redis_restart_every_request_succeeds(
 def test_after_postgresql_drops_every_connection_every_request_succeeds(
     postgres_schema: str,
 ) -> None:
-    """A restart ends every pooled connection: pre-ping replaces them before a request uses one,
-    and a lookup that meets a dead one empties its pool and runs again."""
+    """A restart ends every pooled connection: the pools see the closed sockets at checkout and
+    open new connections before a request uses one."""
     name = f"portal-test-{uuid.uuid4().hex[:8]}"
     truncate_postgres(postgres_schema)
     settings = Settings(secret_key="k", database_url=f"{postgres_schema}&application_name={name}")
