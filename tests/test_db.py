@@ -32,7 +32,7 @@ from sqlalchemy.engine import make_url
 from sqlmodel import SQLModel
 
 import portal.base.models  # noqa: F401 - registers the tables
-from portal.base import db
+from portal.base import db, lookups
 from portal.base.db import async_url, configure, make_engine, sync_url, upgrade
 from portal.base.settings import Settings
 
@@ -160,7 +160,7 @@ _LOOKED_UP = Table(
     Column("at", DateTime),
     Column("blob", LargeBinary),
 )
-_BY_ID = db.Lookup(
+_BY_ID = lookups.Lookup(
     select(_LOOKED_UP.c.name, _LOOKED_UP.c.at, _LOOKED_UP.c.blob)
     .where(_LOOKED_UP.c.id >= bindparam("low"))
     .order_by(_LOOKED_UP.c.id)
@@ -185,8 +185,8 @@ async def test_a_lookup_answers_rows_typed_as_the_columns_say(
 
     try:
         await db.run(engine, fill, write=True)
-        rows = await db.read(engine, _BY_ID, {"low": 1})
-        none = await db.read(engine, _BY_ID, {"low": 3})
+        rows = await lookups.read(engine, _BY_ID, {"low": 1})
+        none = await lookups.read(engine, _BY_ID, {"low": 3})
     finally:
         await db.run(engine, lambda conn: _SCRATCH.drop_all(conn), write=True)
         await db.dispose(engine)
@@ -225,7 +225,7 @@ async def test_a_sqlite_lookup_waits_off_the_event_loop_while_the_database_is_lo
 
     ticker = asyncio.create_task(tick())
     try:
-        reading = asyncio.ensure_future(db.read(engine, _BY_ID, {"low": 1}))
+        reading = asyncio.ensure_future(lookups.read(engine, _BY_ID, {"low": 1}))
         await asyncio.sleep(0.3)
         assert not reading.done()
         assert ticks >= 10  # the loop ran while the lookup waited

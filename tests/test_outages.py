@@ -21,7 +21,7 @@ from sqlalchemy import func, select, text
 from starlette.testclient import TestClient
 
 from portal.app import create_app
-from portal.base import db
+from portal.base import db, lookups
 from portal.base.settings import Settings
 from portal.web.shared import Shared
 from tests.conftest import (
@@ -309,10 +309,10 @@ def test_after_postgresql_drops_every_connection_every_request_succeeds(
                 async with shared.engine.connect() as conn:
                     await conn.execute(text("SELECT pg_sleep(0.05)"))
 
-            slept = db.Lookup(select(func.pg_sleep(0.05).label("slept")))
+            slept = lookups.Lookup(select(func.pg_sleep(0.05).label("slept")))
             await asyncio.gather(
                 *(one() for _ in range(db.POOL_SIZE)),
-                *(db.read(shared.engine, slept, {}) for _ in range(db.LOOKUP_POOL_SIZE)),
+                *(lookups.read(shared.engine, slept, {}) for _ in range(db.LOOKUP_POOL_SIZE)),
             )
 
         run(client, fill_the_pools)

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import text
 from starlette.testclient import TestClient
 
-from portal.base import db
+from portal.base import db, lookups
 from portal.base.clock import Clock
 from portal.base.models import Extension
 from portal.domain import signouts
@@ -290,7 +290,7 @@ def test_a_signed_in_tab_request_makes_one_store_read_and_nothing_else(
     assert client.get("/settings", headers={"HX-Request": "true"}).status_code == 200
     shared: Shared = client.app.state.shared  # type: ignore[attr-defined]
     units: list[str] = []
-    real_run, real_read = db.run, db.read
+    real_run, real_read = db.run, lookups.read
 
     async def counted_run(*args: Any, **kwargs: Any) -> Any:
         units.append("database")
@@ -301,7 +301,7 @@ def test_a_signed_in_tab_request_makes_one_store_read_and_nothing_else(
         return await real_read(*args, **kwargs)
 
     monkeypatch.setattr(db, "run", counted_run)
-    monkeypatch.setattr(db, "read", counted_read)
+    monkeypatch.setattr(lookups, "read", counted_read)
     if shared.redis is not None:
         real_command = shared.redis.execute_command
 

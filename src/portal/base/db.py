@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import collections
 import functools
 import select
 import sqlite3
@@ -14,12 +13,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import psycopg
-from sqlalchemy import Connection, Select, create_engine, event
-from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
-from sqlalchemy.engine import URL, Dialect, Engine, make_url
-from sqlalchemy.exc import DBAPIError, DisconnectionError
+from sqlalchemy import Connection, create_engine, event
+from sqlalchemy.engine import URL, Engine, make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
-    AsyncConnection,
     AsyncEngine,
     async_sessionmaker,
     create_async_engine,
@@ -30,7 +27,6 @@ from portal.base.resources import migrations_dir
 from portal.base.threads import Workers
 
 T = TypeVar("T")
-_SQLITE_DIALECT = SQLiteDialect_pysqlite()
 
 
 def _with_sqlite_driver(url: str, driver: str) -> str:
@@ -149,11 +145,11 @@ class _SQLiteWorkers:
                 transaction.rollback()  # nothing to keep; ends the read snapshot
         return result
 
-    def lookup_at_once(self, lookup: Lookup, params: dict[str, Any]) -> list[Any]:
-        """`lookup` on this thread's own driver connection, which never waits for a lock, not
-        even while it opens: SQLITE_BUSY at once (sqlite3.OperationalError) where another
-        connection holds one. Reads need none of the pragmas the other connections set (the
-        file is in WAL mode for good once any of them opened it)."""
+    def call_at_once(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """`work` on this thread's own driver connection, which never waits for a lock, not even
+        while it opens: SQLITE_BUSY at once (sqlite3.OperationalError) where another connection
+        holds one. Reads need none of the pragmas the other connections set (the file is in WAL
+        mode for good once any of them opened it)."""
         raw: sqlite3.Connection | None = getattr(self.local, "at_once", None)
         if raw is None:
             # Closed by `close`, from another thread, once nothing uses it any more.
@@ -163,12 +159,12 @@ class _SQLiteWorkers:
             self.local.at_once = raw
             with self.lock:
                 self.raw_connections.append(raw)
-        return lookup.on_sqlite(raw, params)
+        return work(raw)
 
-    def lookup_waiting(self, lookup: Lookup, params: dict[str, Any]) -> list[Any]:
-        """`lookup` on this (reader) thread's connection, waiting for a lock as long as any
-        unit does."""
-        return self.call(lambda conn: lookup.on_sqlite(_driver(conn), params), write=False)
+    def call_waiting(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """`work` on this (reader) thread's driver connection, waiting for a lock as long as
+        any unit does."""
+        return self.call(lambda conn: work(_driver(conn)), write=False)
 
     def submit(self, work: Callable[[Connection], T], write: bool) -> asyncio.Future[T]:
         workers = self.writer if write else self.readers
@@ -188,6 +184,11 @@ class _SQLiteWorkers:
 
 
 _WORKERS: weakref.WeakKeyDictionary[AsyncEngine, _SQLiteWorkers] = weakref.WeakKeyDictionary()
+
+
+def sqlite_workers(engine: AsyncEngine) -> _SQLiteWorkers | None:
+    """The threads and connections that serve a SQLite engine; None for a server database."""
+    return _sqlite_workers(engine)
 
 
 def _sqlite_workers(engine: AsyncEngine) -> _SQLiteWorkers | None:
@@ -229,92 +230,6 @@ def _driver(conn: Connection) -> sqlite3.Connection:
     return raw
 
 
-def _busy(error: BaseException) -> bool:
-    """Whether SQLite said it cannot answer now (SQLITE_BUSY or SQLITE_LOCKED), raised by the
-    driver or, from a connection being opened, wrapped by SQLAlchemy."""
-    if isinstance(error, DBAPIError):
-        error = error.orig if error.orig is not None else error
-    code = getattr(error, "sqlite_errorcode", None)
-    return code is not None and code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
-
-
-_Prepared = tuple[str, list[str], list[Any], list[Any], dict[str, Any]]
-
-
-class Lookup:
-    """A short read (by key, or by an indexed column), prepared once for `read`.
-
-    Its SQL runs on the driver's connection itself: SQLAlchemy's execution steps cost several
-    times what such a lookup costs, and every signed-in request makes one or more. Values
-    pass through the column types' own conversions both ways; rows come back as named tuples.
-    """
-
-    def __init__(self, statement: Select[Any]) -> None:
-        self.statement = statement
-        self._columns = list(statement.selected_columns)
-        names = [str(column.key) for column in self._columns]
-        self.row: Any = collections.namedtuple("Row", names)  # type: ignore[misc]
-        self._prepared: dict[str, _Prepared] = {}
-
-    def _prepare(self, dialect: Dialect) -> _Prepared:
-        prepared = self._prepared.get(dialect.name)
-        if prepared is None:
-            compiled = self.statement.compile(dialect=dialect)
-            names = list(compiled.positiontup or compiled.binds)
-            # Literals in the statement are binds too, with their values given.
-            fixed = {
-                name: bind.effective_value
-                for name, bind in compiled.binds.items()
-                if not bind.required
-            }
-            binds = [
-                compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
-                for name in names
-            ]
-            results = [
-                column.type.dialect_impl(dialect).result_processor(dialect, None)
-                for column in self._columns
-            ]
-            prepared = (compiled.string, names, binds, results, fixed)
-            self._prepared[dialect.name] = prepared
-        return prepared
-
-    def _values(self, prepared: _Prepared, params: dict[str, Any]) -> list[Any]:
-        _, names, binds, _, fixed = prepared
-        if fixed:
-            params = {**fixed, **params}
-        return [
-            bind(params[name]) if bind else params[name]
-            for name, bind in zip(names, binds, strict=True)
-        ]
-
-    def _rows(self, prepared: _Prepared, rows: list[Any]) -> list[Any]:
-        results, make = prepared[3], self.row._make
-        if not any(results):
-            return [make(row) for row in rows]
-        return [
-            make(
-                convert(value) if convert else value
-                for convert, value in zip(results, row, strict=True)
-            )
-            for row in rows
-        ]
-
-    def on_sqlite(self, raw: sqlite3.Connection, params: dict[str, Any]) -> list[Any]:
-        prepared = self._prepare(_SQLITE_DIALECT)
-        return self._rows(
-            prepared, raw.execute(prepared[0], self._values(prepared, params)).fetchall()
-        )
-
-    async def on_server(self, conn: AsyncConnection, params: dict[str, Any]) -> list[Any]:
-        prepared = self._prepare(conn.dialect)
-        values = dict(zip(prepared[1], self._values(prepared, params), strict=True))
-        driver = (await conn.get_raw_connection()).driver_connection
-        assert driver is not None
-        cursor = await driver.execute(prepared[0], values)
-        return self._rows(prepared, await cursor.fetchall())
-
-
 # Lookups on a server database use a pool of their own, in autocommit: a lookup is one
 # statement, so it needs no BEGIN or ROLLBACK round trip. A connection the server closed is
 # dropped at checkout, as in the app's pool; one that dies under its lookup fails it once: then
@@ -323,7 +238,9 @@ LOOKUP_POOL_SIZE = 5
 _LOOKUPS: weakref.WeakKeyDictionary[AsyncEngine, AsyncEngine] = weakref.WeakKeyDictionary()
 
 
-def _lookups(engine: AsyncEngine) -> AsyncEngine:
+def lookup_engine(engine: AsyncEngine) -> AsyncEngine:
+    """The pool lookups use beside `engine`'s (a server database), made on first use and
+    disposed with it."""
     found = _LOOKUPS.get(engine)
     if found is None:
         found = _LOOKUPS[engine] = create_async_engine(
@@ -336,43 +253,6 @@ def _lookups(engine: AsyncEngine) -> AsyncEngine:
         )
         event.listen(found.sync_engine, "checkout", _closed_by_the_server)
     return found
-
-
-async def _read_on_server(engine: AsyncEngine, lookup: Lookup, params: dict[str, Any]) -> list[Any]:
-    lookups = _lookups(engine)
-    async with lookups.connect() as conn:
-        try:
-            return await lookup.on_server(conn, params)
-        except psycopg.OperationalError:
-            await conn.invalidate()  # closed, and never pooled again
-    await lookups.dispose()  # its other connections died too, if the server restarted
-    async with lookups.connect() as conn:
-        try:
-            return await lookup.on_server(conn, params)
-        except psycopg.OperationalError:
-            await conn.invalidate()
-            raise
-
-
-async def read(engine: AsyncEngine, lookup: Lookup, params: dict[str, Any]) -> list[Any]:
-    """`lookup`'s rows, answered at once.
-
-    On SQLite it runs in the calling thread, the event loop's, on a connection of its own that
-    never waits: in WAL mode a reader takes no lock a writer holds, the pages are in memory,
-    and such a lookup takes microseconds, less than the hand-off to a thread costs the loop.
-    When SQLite cannot answer at once (another process holds the database in exclusive mode,
-    or a checkpoint is resetting the log), the lookup goes to a reader thread to wait there,
-    as `run` does. On a server database it runs on the lookups' pool.
-    """
-    workers = _sqlite_workers(engine)
-    if workers is None:
-        return await _read_on_server(engine, lookup, params)
-    try:
-        return workers.lookup_at_once(lookup, params)
-    except (sqlite3.OperationalError, DBAPIError) as error:
-        if not _busy(error):
-            raise
-    return await workers.readers.submit(functools.partial(workers.lookup_waiting, lookup, params))
 
 
 async def dispose(engine: AsyncEngine) -> None:

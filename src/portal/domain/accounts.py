@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from portal.base import db
+from portal.base import db, lookups
 from portal.base.clock import as_utc, utcnow
 from portal.base.models import Extension, Tenant
 from portal.base.models import credential_stamp as _stamp
@@ -204,7 +204,7 @@ def read_early(engine: AsyncEngine, raw_username: str) -> asyncio.Future[Any] | 
     if username is None or db.local_reader(engine) is not None:
         return None
     params = {"code": username.tenant_code, "number": username.number}
-    return asyncio.ensure_future(_first(db.read(engine, _SIGN_IN_NOW, params)))
+    return asyncio.ensure_future(_first(lookups.read(engine, _SIGN_IN_NOW, params)))
 
 
 async def _first(rows: Awaitable[list[Any]]) -> Any:
@@ -295,7 +295,7 @@ _SIGN_IN = (
     .join_from(_EXTENSION, _TENANT, _TENANT.c.id == _EXTENSION.c.tenant_id)
     .where(_NAMED)
 )
-_SIGN_IN_NOW = db.Lookup(_SIGN_IN)
+_SIGN_IN_NOW = lookups.Lookup(_SIGN_IN)
 _REHASH = (
     update(_EXTENSION)
     .where(_EXTENSION.c.id == bindparam("extension_id"))

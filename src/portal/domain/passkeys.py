@@ -20,13 +20,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from portal.base import db as database
+from portal.base import lookups
 from portal.base.clock import utcnow
 from portal.base.models import Passkey, PasskeyChallenge
 
 PASSKEYS: Table = Passkey.__table__  # type: ignore[attr-defined]
 # What the Settings tab lists, oldest first: built once, as every visit to the tab runs it.
-_LISTED = database.Lookup(
+_LISTED = lookups.Lookup(
     select_columns(PASSKEYS.c.id, PASSKEYS.c.name, PASSKEYS.c.created_at, PASSKEYS.c.last_used_at)
     .where(PASSKEYS.c.extension_id == bindparam("owner"))
     .order_by(PASSKEYS.c.created_at, PASSKEYS.c.id)
@@ -117,7 +117,7 @@ async def of_extension(db: AsyncSession, extension_id: int) -> list[Passkey]:
 async def listed(engine: AsyncEngine, extension_id: int) -> list[Listed]:
     """The extension's passkeys as the list shows them (id, name, created_at, last_used_at),
     oldest first: one indexed read, answered at once."""
-    rows: list[Any] = await database.read(engine, _LISTED, {"owner": extension_id})
+    rows: list[Any] = await lookups.read(engine, _LISTED, {"owner": extension_id})
     return rows
 
 

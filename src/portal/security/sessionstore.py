@@ -33,7 +33,7 @@ from typing import Any, Protocol
 from sqlalchemy import Connection, Delete, Table, bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from portal.base import db
+from portal.base import db, lookups
 from portal.base.clock import Clock
 from portal.base.models import Extension, WebSession, credential_stamp
 
@@ -201,7 +201,8 @@ _WRITE = update(SESSIONS).where(_LIVE).values(data=bindparam("data"), expires_at
 _OWNED = select(SESSIONS.c.id, SESSIONS.c.data).where(
     (SESSIONS.c.extension_id == bindparam("owner")) & (SESSIONS.c.expires_at > bindparam("now"))
 )
-_READ_NOW, _FOUND_NOW, _OWNED_NOW = db.Lookup(_READ), db.Lookup(_FOUND), db.Lookup(_OWNED)
+_READ_NOW, _FOUND_NOW = lookups.Lookup(_READ), lookups.Lookup(_FOUND)
+_OWNED_NOW = lookups.Lookup(_OWNED)
 # Read after the new row is inserted, in its transaction: a password change or a disabling
 # that commits later waits for it (row lock, or SQLite's single writer) and deletes the row.
 _CREDENTIALS = (
@@ -266,12 +267,12 @@ class DatabaseStore(PortalStore):
 
     async def read(self, session_id: str, lifetime: int) -> bytes:
         params = {"key": self.storage_key(session_id), "now": self.clock()}
-        rows = await db.read(self.engine, _READ_NOW, params)
+        rows = await lookups.read(self.engine, _READ_NOW, params)
         return bytes(rows[0].data) if rows else b""
 
     async def replaced(self, session_id: str) -> bool:
         params = {"key": self.replaced_key(session_id), "now": self.clock()}
-        return bool(await db.read(self.engine, _FOUND_NOW, params))
+        return bool(await lookups.read(self.engine, _FOUND_NOW, params))
 
     async def write(
         self, session_id: str, data: bytes, lifetime: int, ttl: float, owner: int | None = None
@@ -329,7 +330,7 @@ class DatabaseStore(PortalStore):
 
     async def owned(self, owner: int) -> list[tuple[str, bytes]]:
         params = {"owner": owner, "now": self.clock()}
-        rows = await db.read(self.engine, _OWNED_NOW, params)
+        rows = await lookups.read(self.engine, _OWNED_NOW, params)
         return [(row.id, bytes(row.data)) for row in rows]
 
     async def end_one(self, owner: int, key: str) -> bool:

@@ -1,0 +1,148 @@
+"""Lookups: the short reads every signed-in request makes, answered at once.
+
+A lookup reads by key, or by an indexed column. Its SQL is compiled once per dialect by
+SQLAlchemy and then runs on the driver itself: SQLAlchemy's execution steps, and on SQLite the
+hand-off to a reader thread, cost several times what such a read costs.
+"""
+
+from __future__ import annotations
+
+import collections
+import functools
+import sqlite3
+from typing import Any
+
+import psycopg
+from sqlalchemy import Select
+from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
+from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from portal.base import db
+
+_SQLITE_DIALECT = SQLiteDialect_pysqlite()
+
+
+def _busy(error: BaseException) -> bool:
+    """Whether SQLite said it cannot answer now (SQLITE_BUSY or SQLITE_LOCKED), raised by the
+    driver or, from a connection being opened, wrapped by SQLAlchemy."""
+    if isinstance(error, DBAPIError):
+        error = error.orig if error.orig is not None else error
+    code = getattr(error, "sqlite_errorcode", None)
+    return code is not None and code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+
+
+_Prepared = tuple[str, list[str], list[Any], list[Any], dict[str, Any]]
+
+
+class Lookup:
+    """A short read (by key, or by an indexed column), prepared once for `read`.
+
+    Its SQL runs on the driver's connection itself: SQLAlchemy's execution steps cost several
+    times what such a lookup costs, and every signed-in request makes one or more. Values
+    pass through the column types' own conversions both ways; rows come back as named tuples.
+    """
+
+    def __init__(self, statement: Select[Any]) -> None:
+        self.statement = statement
+        self._columns = list(statement.selected_columns)
+        names = [str(column.key) for column in self._columns]
+        self.row: Any = collections.namedtuple("Row", names)  # type: ignore[misc]
+        self._prepared: dict[str, _Prepared] = {}
+
+    def _prepare(self, dialect: Dialect) -> _Prepared:
+        prepared = self._prepared.get(dialect.name)
+        if prepared is None:
+            compiled = self.statement.compile(dialect=dialect)
+            names = list(compiled.positiontup or compiled.binds)
+            # Literals in the statement are binds too, with their values given.
+            fixed = {
+                name: bind.effective_value
+                for name, bind in compiled.binds.items()
+                if not bind.required
+            }
+            binds = [
+                compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
+                for name in names
+            ]
+            results = [
+                column.type.dialect_impl(dialect).result_processor(dialect, None)
+                for column in self._columns
+            ]
+            prepared = (compiled.string, names, binds, results, fixed)
+            self._prepared[dialect.name] = prepared
+        return prepared
+
+    def _values(self, prepared: _Prepared, params: dict[str, Any]) -> list[Any]:
+        _, names, binds, _, fixed = prepared
+        if fixed:
+            params = {**fixed, **params}
+        return [
+            bind(params[name]) if bind else params[name]
+            for name, bind in zip(names, binds, strict=True)
+        ]
+
+    def _rows(self, prepared: _Prepared, rows: list[Any]) -> list[Any]:
+        results, make = prepared[3], self.row._make
+        if not any(results):
+            return [make(row) for row in rows]
+        return [
+            make(
+                convert(value) if convert else value
+                for convert, value in zip(results, row, strict=True)
+            )
+            for row in rows
+        ]
+
+    def on_sqlite(self, raw: sqlite3.Connection, params: dict[str, Any]) -> list[Any]:
+        prepared = self._prepare(_SQLITE_DIALECT)
+        return self._rows(
+            prepared, raw.execute(prepared[0], self._values(prepared, params)).fetchall()
+        )
+
+    async def on_server(self, conn: AsyncConnection, params: dict[str, Any]) -> list[Any]:
+        prepared = self._prepare(conn.dialect)
+        values = dict(zip(prepared[1], self._values(prepared, params), strict=True))
+        driver = (await conn.get_raw_connection()).driver_connection
+        assert driver is not None
+        cursor = await driver.execute(prepared[0], values)
+        return self._rows(prepared, await cursor.fetchall())
+
+
+async def _read_on_server(engine: AsyncEngine, lookup: Lookup, params: dict[str, Any]) -> list[Any]:
+    lookups = db.lookup_engine(engine)
+    async with lookups.connect() as conn:
+        try:
+            return await lookup.on_server(conn, params)
+        except psycopg.OperationalError:
+            await conn.invalidate()  # closed, and never pooled again
+    await lookups.dispose()  # its other connections died too, if the server restarted
+    async with lookups.connect() as conn:
+        try:
+            return await lookup.on_server(conn, params)
+        except psycopg.OperationalError:
+            await conn.invalidate()
+            raise
+
+
+async def read(engine: AsyncEngine, lookup: Lookup, params: dict[str, Any]) -> list[Any]:
+    """`lookup`'s rows, answered at once.
+
+    On SQLite it runs in the calling thread, the event loop's, on a connection of its own that
+    never waits: in WAL mode a reader takes no lock a writer holds, the pages are in memory,
+    and such a lookup takes microseconds, less than the hand-off to a thread costs the loop.
+    When SQLite cannot answer at once (another process holds the database in exclusive mode,
+    or a checkpoint is resetting the log), the lookup goes to a reader thread to wait there,
+    as `db.run` does. On a server database it runs on the lookups' pool (`db.lookup_engine`).
+    """
+    workers = db.sqlite_workers(engine)
+    if workers is None:
+        return await _read_on_server(engine, lookup, params)
+    work = functools.partial(lookup.on_sqlite, params=params)
+    try:
+        return workers.call_at_once(work)
+    except (sqlite3.OperationalError, DBAPIError) as error:
+        if not _busy(error):
+            raise
+    return await workers.readers.submit(functools.partial(workers.call_waiting, work))
