@@ -31,8 +31,8 @@ from portal.base import logs
 from portal.base.settings import Settings
 from portal.domain.accounts import Account
 from portal.domain.devices import UNKNOWN_BROWSER, Browser, from_timestamp
-from portal.domain.passkeys import MAX_PER_EXTENSION
 from portal.flows.devices.service import SignedIn
+from portal.flows.passkeys import service as passkey_service
 from portal.flows.password.routes import form_context
 from portal.phone.view import shell_context
 from portal.tabs.tab import TAB_FRAGMENT
@@ -141,16 +141,8 @@ def bare_app(settings: Settings) -> Starlette:
         "signed_in": [this_device],
         "sessions_message": None,
         "sessions_error": False,
+        **passkey_service.section_values([], reverify=False),
         "passkeys_available": settings.passkey_rp_id is not None,
-        "passkeys": [],
-        "passkeys_message": None,
-        "passkeys_error": False,
-        "passkey_rename": None,
-        "passkey_remove": None,
-        "passkey_errors": {},
-        "passkey_name": "",
-        "passkeys_reverify": False,
-        "passkeys_max": MAX_PER_EXTENSION,
     }
 
     async def bare(request: Request) -> PlainTextResponse:

@@ -39,18 +39,9 @@ LAPTOP = passkey(1, "Work laptop", "2026-05-28 09:14", "2026-06-02 08:12")
 PHONE = passkey(2, "iPhone", "2026-05-30 19:02", None)
 KEY = passkey(3, "Security key on my keyring, the blue one", "2026-06-01 12:40", "2026-06-01 12:41")
 PASSKEYS: dict[str, Any] = {
-    "passkeys_available": True,
+    **service.section_values([LAPTOP, PHONE, KEY], reverify=False),
     # The gallery loads no passkeys.js: show the form that it would show.
     "passkeys_demo": True,
-    "passkeys": [LAPTOP, PHONE, KEY],
-    "passkeys_message": None,
-    "passkeys_error": False,
-    "passkey_rename": None,
-    "passkey_remove": None,
-    "passkey_errors": {},
-    "passkey_name": "",
-    "passkeys_reverify": False,
-    "passkeys_max": MAX_PER_EXTENSION,
 }
 FULL = [
     passkey(n, f"Passkey {n}", f"2026-05-{10 + n:02d} 09:00", None)

@@ -14,7 +14,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from portal.domain.passkeys import MAX_PER_EXTENSION
 from portal.flows.passkeys import service
 from portal.flows.passkeys.signin import COOKIE, available, challenge_cookie
 from portal.flows.passkeys.signin import routes as signin_routes
@@ -54,18 +53,16 @@ async def section_context(
     ]
     mode = mode if mode is not None else dict(request.query_params)
     ids = {row["id"] for row in rows}
-    return {
-        "passkeys_available": True,
-        "passkeys": rows,
-        "passkeys_message": message,
-        "passkeys_error": error,
-        "passkey_rename": mode.get("rename") if mode.get("rename") in ids else None,
-        "passkey_remove": mode.get("remove") if mode.get("remove") in ids else None,
-        "passkey_errors": errors or {},
-        "passkey_name": name,
-        "passkeys_reverify": not guard.recently_verified(request),
-        "passkeys_max": MAX_PER_EXTENSION,
-    }
+    return service.section_values(
+        rows,
+        reverify=not guard.recently_verified(request),
+        message=message,
+        error=error,
+        rename=mode.get("rename") if mode.get("rename") in ids else None,
+        remove=mode.get("remove") if mode.get("remove") in ids else None,
+        errors=errors,
+        name=name,
+    )
 
 
 async def _answer(

@@ -14,6 +14,7 @@ credential names one): a password lockout never blocks a passkey sign-in.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import anyio.to_thread
 from sqlalchemy.exc import IntegrityError
@@ -256,6 +257,34 @@ async def _verify(
 
 async def listed(shared: Shared, extension_id: int) -> list[stored.Listed]:
     return await stored.listed(shared.engine, extension_id)
+
+
+def section_values(
+    rows: list[dict[str, str]],
+    *,
+    reverify: bool,
+    message: str | None = None,
+    error: bool = False,
+    rename: str | None = None,
+    remove: str | None = None,
+    errors: dict[str, str] | None = None,
+    name: str = "",
+) -> dict[str, Any]:
+    """The section's context for `rows` (`row`), where passkeys are available: what
+    `routes.section_context` reads for a request, and what the gallery and the benchmark's
+    floor give."""
+    return {
+        "passkeys_available": True,
+        "passkeys": rows,
+        "passkeys_message": message,
+        "passkeys_error": error,
+        "passkey_rename": rename,
+        "passkey_remove": remove,
+        "passkey_errors": errors or {},
+        "passkey_name": name,
+        "passkeys_reverify": reverify,
+        "passkeys_max": stored.MAX_PER_EXTENSION,
+    }
 
 
 def row(passkey: stored.Listed) -> dict[str, str]:
