@@ -188,10 +188,6 @@ _WORKERS: weakref.WeakKeyDictionary[AsyncEngine, _SQLiteWorkers] = weakref.WeakK
 
 def sqlite_workers(engine: AsyncEngine) -> _SQLiteWorkers | None:
     """The threads and connections that serve a SQLite engine; None for a server database."""
-    return _sqlite_workers(engine)
-
-
-def _sqlite_workers(engine: AsyncEngine) -> _SQLiteWorkers | None:
     if engine.dialect.name != "sqlite":
         return None
     workers = _WORKERS.get(engine)
@@ -203,7 +199,7 @@ def _sqlite_workers(engine: AsyncEngine) -> _SQLiteWorkers | None:
 def local_reader(engine: AsyncEngine) -> Callable[[Callable[[Connection], T]], T] | None:
     """For SQLite: run a read unit in the calling thread (a worker thread of our own, never the
     event loop), on a connection of that thread's. None for a server database."""
-    workers = _sqlite_workers(engine)
+    workers = sqlite_workers(engine)
     if workers is None:
         return None
     return functools.partial(workers.call, write=False)
@@ -211,7 +207,7 @@ def local_reader(engine: AsyncEngine) -> Callable[[Callable[[Connection], T]], T
 
 async def run(engine: AsyncEngine, work: Callable[[Connection], T], *, write: bool = False) -> T:
     """`work(connection)` as one transaction (committed when `write`), off the event loop."""
-    workers = _sqlite_workers(engine)
+    workers = sqlite_workers(engine)
     if workers is not None:
         return await workers.submit(work, write)
     if write:

@@ -10,13 +10,12 @@ from __future__ import annotations
 import collections
 import functools
 import sqlite3
-from typing import Any
+from typing import Any, NamedTuple
 
 import psycopg
 from sqlalchemy import Select
 from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
 from sqlalchemy.engine import Dialect
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from portal.base import db
@@ -24,16 +23,18 @@ from portal.base import db
 _SQLITE_DIALECT = SQLiteDialect_pysqlite()
 
 
-def _busy(error: BaseException) -> bool:
-    """Whether SQLite said it cannot answer now (SQLITE_BUSY or SQLITE_LOCKED), raised by the
-    driver or, from a connection being opened, wrapped by SQLAlchemy."""
-    if isinstance(error, DBAPIError):
-        error = error.orig if error.orig is not None else error
+def _busy(error: sqlite3.OperationalError) -> bool:
+    """Whether SQLite said it cannot answer now (SQLITE_BUSY or SQLITE_LOCKED)."""
     code = getattr(error, "sqlite_errorcode", None)
     return code is not None and code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
 
-_Prepared = tuple[str, list[str], list[Any], list[Any], dict[str, Any]]
+class _Prepared(NamedTuple):
+    sql: str
+    names: list[str]  # the parameters, in the order the SQL takes them
+    binds: list[Any]  # each parameter's conversion, or None
+    results: list[Any]  # each column's conversion, or None
+    fixed: dict[str, Any]  # literals in the statement, bound with their values
 
 
 class Lookup:
@@ -70,21 +71,20 @@ class Lookup:
                 column.type.dialect_impl(dialect).result_processor(dialect, None)
                 for column in self._columns
             ]
-            prepared = (compiled.string, names, binds, results, fixed)
+            prepared = _Prepared(compiled.string, names, binds, results, fixed)
             self._prepared[dialect.name] = prepared
         return prepared
 
     def _values(self, prepared: _Prepared, params: dict[str, Any]) -> list[Any]:
-        _, names, binds, _, fixed = prepared
-        if fixed:
-            params = {**fixed, **params}
+        if prepared.fixed:
+            params = {**prepared.fixed, **params}
         return [
             bind(params[name]) if bind else params[name]
-            for name, bind in zip(names, binds, strict=True)
+            for name, bind in zip(prepared.names, prepared.binds, strict=True)
         ]
 
     def _rows(self, prepared: _Prepared, rows: list[Any]) -> list[Any]:
-        results, make = prepared[3], self.row._make
+        results, make = prepared.results, self.row._make
         if not any(results):
             return [make(row) for row in rows]
         return [
@@ -98,15 +98,15 @@ class Lookup:
     def on_sqlite(self, raw: sqlite3.Connection, params: dict[str, Any]) -> list[Any]:
         prepared = self._prepare(_SQLITE_DIALECT)
         return self._rows(
-            prepared, raw.execute(prepared[0], self._values(prepared, params)).fetchall()
+            prepared, raw.execute(prepared.sql, self._values(prepared, params)).fetchall()
         )
 
     async def on_server(self, conn: AsyncConnection, params: dict[str, Any]) -> list[Any]:
         prepared = self._prepare(conn.dialect)
-        values = dict(zip(prepared[1], self._values(prepared, params), strict=True))
+        values = dict(zip(prepared.names, self._values(prepared, params), strict=True))
         driver = (await conn.get_raw_connection()).driver_connection
         assert driver is not None
-        cursor = await driver.execute(prepared[0], values)
+        cursor = await driver.execute(prepared.sql, values)
         return self._rows(prepared, await cursor.fetchall())
 
 
@@ -142,7 +142,7 @@ async def read(engine: AsyncEngine, lookup: Lookup, params: dict[str, Any]) -> l
     work = functools.partial(lookup.on_sqlite, params=params)
     try:
         return workers.call_at_once(work)
-    except (sqlite3.OperationalError, DBAPIError) as error:
+    except sqlite3.OperationalError as error:
         if not _busy(error):
             raise
     return await workers.readers.submit(functools.partial(workers.call_waiting, work))

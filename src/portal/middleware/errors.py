@@ -41,7 +41,7 @@ OUTAGES = (
     RedisConnectionError,
     RedisTimeoutError,
     OperationalError,
-    psycopg.OperationalError,  # a lookup's, which runs on the driver itself (portal.base.db)
+    psycopg.OperationalError,  # a lookup's, which runs on the driver itself (portal.base.lookups)
     InterfaceError,
     PoolTimeoutError,
     OSError,
