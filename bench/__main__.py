@@ -34,6 +34,7 @@ ACCOUNTS = 16
 SESSIONS = 8  # signed-in sessions sharing the load of case 4, one account each
 # The other eight sign in for cases 2, 3, 6 and 7; the storm's turn round them, so that no
 # account sees concurrent sign-ins.
+
 # The portal's address as its links and passkeys name it: a host name, as deployed (an IP
 # address turns passkeys off). Requests go to 127.0.0.1 all the same.
 BASE_URL = "http://localhost:8000"

@@ -61,7 +61,7 @@ class TestSink(MailSink):
         self, wanted: Callable[[ReceivedMail], bool], timeout: float = 10.0
     ) -> ReceivedMail:
         """Block until a message `wanted` accepts has arrived (others may come between, such
-        as a new-device notice); the newest such."""
+        as a new-device notice); the first such to arrive."""
         with self._arrived:
             if not self._arrived.wait_for(lambda: any(map(wanted, self.messages)), timeout):
                 subjects = [m.subject for m in self.messages]
