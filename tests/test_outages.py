@@ -322,8 +322,15 @@ def test_after_postgresql_drops_every_connection_every_request_succeeds(
                 " WHERE application_name = %s",
                 (name,),
             ).fetchone()
-        assert ended is not None
-        assert ended[0] == db.POOL_SIZE + db.LOOKUP_POOL_SIZE
+            assert ended is not None
+            assert ended[0] == db.POOL_SIZE + db.LOOKUP_POOL_SIZE
+            # pg_terminate_backend only signals: as after a restart, wait until they are gone.
+            deadline = time.monotonic() + 10
+            while admin.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s", (name,)
+            ).fetchone() != (0,):
+                assert time.monotonic() < deadline, "the terminated backends did not exit"
+                time.sleep(0.01)
         # /phone reads its session with a lookup: every lookup connection is dead too.
         pages = [client.get(path).status_code for path in ("/healthz", "/phone") * 10]
         assert pages == [200] * 20
