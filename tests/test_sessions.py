@@ -7,18 +7,20 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import anyio
+import psycopg
 import pytest
 import redis as redis_sync
 from redis.asyncio import Redis
-from sqlalchemy import text
+from sqlalchemy import Column, Integer, MetaData, Table, bindparam, insert, text
+from sqlalchemy.exc import DBAPIError
 from starlette.testclient import TestClient
 
-from portal.base import db
+from portal.base import db, lookups
 from portal.base.clock import Clock
 from portal.base.db import make_engine
 from portal.domain import audit
 from portal.security.redisstore import RedisStore
-from portal.security.sessionstore import DatabaseStore, PortalStore, Slide
+from portal.security.sessionstore import DatabaseStore, PortalStore, Slide, store_apart
 from portal.web import guard
 from tests.conftest import PASSWORD, REDIS_URL, Account, Auth, csrf_from, truncate_postgres
 
@@ -71,9 +73,18 @@ async def test_work_alongside_a_new_session_is_committed_with_it(store: PortalSt
     assert "201-wickedsprockets" in await audit_rows(store)
 
 
+# A statement whose table is gone, as a failing alongside write.
+_GONE = lookups.Write(
+    insert(Table("gone", MetaData(), Column("x", Integer))).values(x=bindparam("x"))
+)
+
+
 class Broken:
-    def store(self, conn: Any) -> None:
-        raise RuntimeError("the audit table is gone")
+    def write(self) -> tuple[lookups.Write, dict[str, Any]]:
+        return _GONE, {"x": 1}
+
+    def wrote(self, rows: int) -> None:
+        raise AssertionError("never written")
 
     def stored(self) -> None:
         raise AssertionError("never stored, never told")
@@ -86,12 +97,37 @@ async def test_a_session_is_not_stored_when_its_alongside_work_fails(sqlite_url:
     count = text("SELECT count(*) FROM web_session")
     try:
         before = await db.run(engine, lambda conn: conn.execute(count).scalar_one())
-        with pytest.raises(RuntimeError, match="audit table"):
+        with pytest.raises(DBAPIError, match="gone"):
             await store.create(b'{"a":1}', ttl=60, alongside=[Broken()])
         after = await db.run(engine, lambda conn: conn.execute(count).scalar_one())
     finally:
         await db.dispose(engine)
     assert after == before
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("where", ["sqlite", "postgres"])
+async def test_work_stored_apart_is_all_or_nothing(
+    where: str, sqlite_url: str, request: pytest.FixtureRequest
+) -> None:
+    """Beside a Redis session, the sign-in's audit row and notice are one transaction of their
+    own (on PostgreSQL one round trip): when one statement fails, none is stored."""
+    url = sqlite_url
+    if where == "postgres":
+        url = request.getfixturevalue("postgres_schema")
+        truncate_postgres(url)
+    engine = make_engine(url)
+    store = DatabaseStore(engine, "k")
+    first = audit.pending("sign-in", "success", "201-wickedsprockets", "192.0.2.1")
+    second = audit.pending("sign-in", "success", "202-wickedsprockets", "192.0.2.1")
+    try:
+        with pytest.raises((DBAPIError, psycopg.Error), match="gone"):
+            await store_apart(engine, [first, Broken()])
+        assert await audit_rows(store) == []
+        await store_apart(engine, [first, second])
+        assert sorted(await audit_rows(store)) == ["201-wickedsprockets", "202-wickedsprockets"]
+    finally:
+        await db.dispose(engine)
 
 
 @pytest.mark.anyio

@@ -13,7 +13,7 @@ import sqlite3
 from typing import Any, NamedTuple
 
 import psycopg
-from sqlalchemy import Select
+from sqlalchemy import Insert, Select
 from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -45,9 +45,9 @@ class Lookup:
     pass through the column types' own conversions both ways; rows come back as named tuples.
     """
 
-    def __init__(self, statement: Select[Any]) -> None:
+    def __init__(self, statement: Select[Any] | Insert) -> None:
         self.statement = statement
-        self._columns = list(statement.selected_columns)
+        self._columns = list(statement.selected_columns) if isinstance(statement, Select) else []
         names = [str(column.key) for column in self._columns]
         self.row: Any = collections.namedtuple("Row", names)  # type: ignore[misc]
         self._prepared: dict[str, _Prepared] = {}
@@ -101,13 +101,47 @@ class Lookup:
             prepared, raw.execute(prepared.sql, self._values(prepared, params)).fetchall()
         )
 
+    def on_psycopg(self, dialect: Dialect, params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        """The SQL and the parameters to give psycopg (named, converted)."""
+        prepared = self._prepare(dialect)
+        return prepared.sql, dict(zip(prepared.names, self._values(prepared, params), strict=True))
+
     async def on_server(self, conn: AsyncConnection, params: dict[str, Any]) -> list[Any]:
-        prepared = self._prepare(conn.dialect)
-        values = dict(zip(prepared.names, self._values(prepared, params), strict=True))
         driver = (await conn.get_raw_connection()).driver_connection
         assert driver is not None
-        cursor = await driver.execute(prepared.sql, values)
-        return self._rows(prepared, await cursor.fetchall())
+        cursor = await driver.execute(*self.on_psycopg(conn.dialect, params))
+        return self._rows(self._prepare(conn.dialect), await cursor.fetchall())
+
+
+class Write(Lookup):
+    """One INSERT (or INSERT … SELECT) whose values are all bound parameters, for `write_all`
+    or a connection's `execute`; it returns no rows, only how many it wrote."""
+
+    def __init__(self, statement: Insert) -> None:
+        super().__init__(statement)
+
+
+async def write_all(engine: AsyncEngine, writes: list[tuple[Write, dict[str, Any]]]) -> list[int]:
+    """Run `writes` on a server database in one round trip, as one transaction; each one's
+    count of rows written.
+
+    They go as a pipeline on the lookups' pool (`db.lookup_engine`): the statements up to its
+    one Sync form a transaction of their own, so there is no BEGIN or COMMIT to wait for, and
+    a failure in one writes none. Unlike a lookup, a write that fails is not tried again: it
+    may have been committed before its connection died.
+    """
+    async with db.lookup_engine(engine).connect() as conn:
+        driver = (await conn.get_raw_connection()).driver_connection
+        assert isinstance(driver, psycopg.AsyncConnection)
+        cursors = []
+        try:
+            async with driver.pipeline():
+                for write, params in writes:
+                    cursors.append(await driver.execute(*write.on_psycopg(conn.dialect, params)))
+        except psycopg.OperationalError:
+            await conn.invalidate()
+            raise
+    return [cursor.rowcount for cursor in cursors]
 
 
 async def _read_on_server(engine: AsyncEngine, lookup: Lookup, params: dict[str, Any]) -> list[Any]:

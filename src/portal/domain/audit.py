@@ -6,17 +6,19 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Table, insert
+from sqlalchemy import Table, bindparam, insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from portal.base import lookups
 from portal.base.clock import utcnow
 from portal.base.models import AuditEvent
 
 log = logging.getLogger("portal.audit")
 COMMAND_LINE = "command-line"
 _TABLE: Table = AuditEvent.__table__  # type: ignore[attr-defined]
-_INSERT = insert(_TABLE)
+_COLUMNS = ("at", "username", "event", "outcome", "client")
+_INSERT = lookups.Write(insert(_TABLE).values({name: bindparam(name) for name in _COLUMNS}))
 
 
 def _entry(event: str, outcome: str, username: str, client: str) -> dict[str, Any]:
@@ -48,8 +50,11 @@ class Pending:
 
     row: dict[str, Any]
 
-    def store(self, conn: Connection) -> None:
-        conn.execute(_INSERT, self.row)
+    def write(self) -> tuple[lookups.Write, dict[str, Any]]:
+        return _INSERT, self.row
+
+    def wrote(self, rows: int) -> None:
+        pass
 
     def stored(self) -> None:
         _log(self.row["event"], self.row["outcome"], self.row["username"], self.row["client"])

@@ -4,16 +4,17 @@ signs in from a browser that has not signed in to it before."""
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import anyio.to_thread
 import ua_parser
-from sqlalchemy import Connection, Table, insert, select
+from sqlalchemy import Table, bindparam, insert, literal, select
 
+from portal.base import lookups
 from portal.base.models import Extension, OutboxMessage
 from portal.domain import emails
 from portal.domain.accounts import Account
@@ -26,7 +27,19 @@ UNKNOWN_BROWSER = "Unknown Browser"
 NOTICE_GIVE_UP_SECONDS = 24 * 3600
 _EXTENSIONS: Table = Extension.__table__  # type: ignore[attr-defined]
 _OUTBOX: Table = OutboxMessage.__table__  # type: ignore[attr-defined]
-_EMAIL_OF = select(_EXTENSIONS.c.email)
+_MESSAGE = ("subject", "body_text", "body_html", "created_at", "give_up_at", "next_attempt_at")
+# The notice, queued only when the extension has an address: one statement, which reads the
+# address in the transaction that queues it.
+_QUEUE_NOTICE = lookups.Write(
+    insert(_OUTBOX).from_select(
+        ["recipient", "attempts", *_MESSAGE],
+        select(
+            _EXTENSIONS.c.email,
+            literal(0),
+            *(bindparam(name, type_=_OUTBOX.c[name].type) for name in _MESSAGE),
+        ).where(_EXTENSIONS.c.id == bindparam("owner"), _EXTENSIONS.c.email != ""),
+    )
+)
 
 
 @dataclass(frozen=True)
@@ -80,13 +93,12 @@ class NewDeviceNotice:
     wake: Callable[[], None]  # the mail sender's wake(), once the message is stored
     queued: bool = False
 
-    def store(self, conn: Connection) -> None:
-        recipient = conn.scalar(_EMAIL_OF.where(_EXTENSIONS.c.id == self.owner))
-        if not recipient:
-            return
-        email = dataclasses.replace(self.email, recipient=recipient)
-        conn.execute(insert(_OUTBOX), outbox_row(email, give_up_after=NOTICE_GIVE_UP_SECONDS))
-        self.queued = True
+    def write(self) -> tuple[lookups.Write, dict[str, Any]]:
+        row = outbox_row(self.email, give_up_after=NOTICE_GIVE_UP_SECONDS)
+        return _QUEUE_NOTICE, {"owner": self.owner, **{name: row[name] for name in _MESSAGE}}
+
+    def wrote(self, rows: int) -> None:
+        self.queued = rows > 0
 
     def stored(self) -> None:
         if self.queued:

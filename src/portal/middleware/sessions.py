@@ -18,7 +18,6 @@ from starlette.datastructures import MutableHeaders
 from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from portal.base import db
 from portal.base.clock import Clock
 from portal.security.sessionstore import (
     ID_PATTERN,
@@ -27,7 +26,7 @@ from portal.security.sessionstore import (
     PortalStore,
     Slide,
     StaleCredentials,
-    store_all,
+    store_apart,
 )
 from portal.web import csrf
 from portal.web.sessions import OWNER, SessionState, remove
@@ -110,8 +109,7 @@ class SessionMiddleware:
         apart = [] if together else items
         beside = [work() for work in later]
         if apart:
-            engine = shared_of(connection).engine
-            beside.append(db.run(engine, lambda conn: store_all(conn, apart), write=True))
+            beside.append(store_apart(shared_of(connection).engine, apart))
         if beside:
             cookie, *_ = await asyncio.gather(self._save(state, store, together), *beside)
         else:

@@ -45,16 +45,34 @@ REPLACED_SECONDS = 60.0  # an id replaced by a new one is known as such: longer 
 
 
 class Alongside(Protocol):
-    """Database work committed with a request's session write, and told once it is stored."""
+    """One statement committed with a request's session write, and told once it is stored."""
 
-    def store(self, conn: Connection) -> None: ...
+    def write(self) -> tuple[lookups.Write, dict[str, Any]]:
+        """The statement and its parameters."""
+        ...
+
+    def wrote(self, rows: int) -> None:
+        """How many rows it wrote (before the commit: only say so in `stored`)."""
+        ...
 
     def stored(self) -> None: ...
 
 
 def store_all(conn: Connection, items: Sequence[Alongside]) -> None:
     for item in items:
-        item.store(conn)
+        write, params = item.write()
+        item.wrote(conn.execute(write.statement, params).rowcount)
+
+
+async def store_apart(engine: AsyncEngine, items: Sequence[Alongside]) -> None:
+    """Commit `items` in a transaction of their own: on a server database in one round trip
+    (the sign-in's answer waits for it), where BEGIN, each statement and COMMIT took one each."""
+    if db.sqlite_workers(engine) is not None:
+        await db.run(engine, lambda conn: store_all(conn, items), write=True)
+        return
+    counts = await lookups.write_all(engine, [item.write() for item in items])
+    for item, rows in zip(items, counts, strict=True):
+        item.wrote(rows)
 
 
 class Slide(Enum):
