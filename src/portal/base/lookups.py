@@ -1,8 +1,10 @@
-"""Lookups: the short reads every signed-in request makes, answered at once.
+"""Lookups: the short reads every signed-in request makes, answered at once; and the writes a
+sign-in's answer waits for, in one round trip.
 
 A lookup reads by key, or by an indexed column. Its SQL is compiled once per dialect by
 SQLAlchemy and then runs on the driver itself: SQLAlchemy's execution steps, and on SQLite the
-hand-off to a reader thread, cost several times what such a read costs.
+hand-off to a reader thread, cost several times what such a read costs. A `Write` is prepared
+the same way, for `write_all`.
 """
 
 from __future__ import annotations
