@@ -98,7 +98,6 @@ async def login(request: Request) -> Response:
     username = csrf.text_field(form, "username")
     target = _next(csrf.text_field(form, "next"))
     shared = shared_of(request)
-    browser = signed_in_from.describe_soon(request)  # read while the password is checked
     outcome = await check_sign_in(
         shared,
         username,
@@ -109,8 +108,6 @@ async def login(request: Request) -> Response:
         sessions.before_answer(request),
     )
     shown = username.strip()[:64]
-    if outcome.who is None:
-        browser.cancel()  # nobody signed in: nothing to record
     if outcome.status == "locked":
         error = outcome.locked_message
         return _login_page(
@@ -120,9 +117,7 @@ async def login(request: Request) -> Response:
         error, locked = _failure(outcome.attempts_left, shared.settings)
         return _login_page(request, error=error, locked=locked, username=shown, next=target)
     await guard.sign_in(request, outcome.who)
-    await signed_in_from.record(
-        request, outcome.who, new_device=outcome.new_device, browser=browser
-    )
+    await signed_in_from.record(request, outcome.who, new_device=outcome.new_device)
     csrf.rotate(request)
     response = htmx.redirect(request, target or HOME)
     if outcome.device_cookie:
