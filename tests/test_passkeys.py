@@ -8,6 +8,7 @@ virtual authenticator is in tests/browser/test_passkeys.py."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import replace
 from typing import Any
@@ -19,6 +20,7 @@ from starlette.testclient import TestClient
 from portal.base.clock import Clock
 from portal.base.models import AuditEvent, Passkey
 from portal.base.settings import Settings
+from portal.domain import accounts
 from portal.flows.passkeys import routes as passkey_routes
 from portal.flows.passkeys import service
 from portal.flows.passkeys import signin as passkey_signin
@@ -269,6 +271,34 @@ def test_at_most_ten_passkeys(client: TestClient, account: Account) -> None:
     assert service.AT_LIMIT in refused.text
     assert "Add a Passkey" not in refused.text
     assert len(stored_passkeys(client)) == 10
+
+
+def test_adds_at_once_stop_at_ten(client: TestClient, account: Account) -> None:
+    """Several adds finishing together, the extension at eight: two are kept, whichever they
+    are, and the others are told about the limit."""
+    Auth(client).login(account.username)
+    for number in range(8):
+        assert "was added" in add_passkey(client, SoftAuthenticator(), f"Key {number}").text
+
+    async def race(shared: Shared) -> list[str | None]:
+        who = await accounts.load_account(shared.engine, account.id)
+        assert who is not None
+        started = []
+        for number in range(4):
+            options = await service.add_options(shared, who, f"Racer {number}")
+            assert not isinstance(options, str), options
+            handle, public_key = options
+            started.append((handle, SoftAuthenticator().create(json.loads(public_key))))
+        answers = await asyncio.gather(
+            *(service.add(shared, who, handle, made, "192.0.2.1") for handle, made in started)
+        )
+        return [error for _, error in answers]
+
+    errors = run(client, race)
+    assert len(stored_passkeys(client)) == 10
+    assert sorted(errors, key=str) == sorted(
+        [None, None, service.AT_LIMIT, service.AT_LIMIT], key=str
+    )
 
 
 def test_a_name_is_required_and_kept_short(client: TestClient, account: Account) -> None:

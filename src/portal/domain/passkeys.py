@@ -22,7 +22,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from portal.base import lookups
 from portal.base.clock import utcnow
-from portal.base.models import Passkey, PasskeyChallenge
+from portal.base.models import Extension, Passkey, PasskeyChallenge
 
 PASSKEYS: Table = Passkey.__table__  # type: ignore[attr-defined]
 # What the Settings tab lists, oldest first: built once, as every visit to the tab runs it.
@@ -126,6 +126,18 @@ async def count(db: AsyncSession, extension_id: int) -> int:
         select(func.count()).select_from(Passkey).where(Passkey.extension_id == extension_id)
     )
     return int((await db.exec(statement)).one())
+
+
+async def count_to_add(db: AsyncSession, extension_id: int) -> int:
+    """`count`, first taking the extension's row until the caller's transaction ends, so that
+    adds finishing at once count one after the other and never pass the limit together.
+
+    An update that changes nothing takes it on both databases: on PostgreSQL the row's lock
+    (under READ COMMITTED two counts would each see the other's add missing), on SQLite the
+    write lock, before anything is read."""
+    hold = update(Extension).where(col(Extension.id) == extension_id).values(id=col(Extension.id))
+    await db.exec(hold)
+    return await count(db, extension_id)
 
 
 async def by_credential(db: AsyncSession, credential_id: str) -> Passkey | None:

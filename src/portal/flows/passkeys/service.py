@@ -157,7 +157,7 @@ async def add(
             await audit.record(db, "passkey-add", "failure", account.username, address)
         return "", NOT_ADDED
     async with shared.db() as db:
-        if await stored.count(db, account.id) >= stored.MAX_PER_EXTENSION:
+        if await stored.count_to_add(db, account.id) >= stored.MAX_PER_EXTENSION:
             return "", AT_LIMIT
         db.add(
             Passkey(
