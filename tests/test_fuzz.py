@@ -8,7 +8,8 @@ token, so that it reaches past the token check), with one or two of its inputs o
 (form and query, headers, cookies and path) made odd or left out. The fuzzed extension's
 password is never sent, and a live reset link only ever with two different new passwords; a
 second extension signs in for real, so that what follows a sign-in (`next`, the redirect) is
-fuzzed too. Both extensions' password hashes and stamps are checked unchanged at the end.
+fuzzed too. The portal's base URL names a host, so that the passkey routes answer as in a
+deployment. Both extensions' password hashes and stamps are checked unchanged at the end.
 
 Deterministic in `make test` (`derandomize`); PORTAL_TEST_FUZZ_EXAMPLES=2000 goes deeper.
 """
@@ -66,6 +67,13 @@ ROUTES: dict[tuple[str, str], tuple[str, ...]] = {
     ("POST", "/forgot-password"): ("username",),
     ("GET", "/reset-password/{token}"): (),
     ("POST", "/reset-password/{token}"): ("new_password", "confirm_password", "username"),
+    ("POST", "/login/passkey/options"): (),
+    ("POST", "/login/passkey"): ("credential", "next"),
+    ("GET", "/settings/passkeys"): (),
+    ("POST", "/settings/passkeys/options"): ("passkey_name", "passkey_password"),
+    ("POST", "/settings/passkeys/add"): ("credential",),
+    ("POST", "/settings/passkeys/rename"): ("passkey", "passkey_name"),
+    ("POST", "/settings/passkeys/remove"): ("passkey", "passkey_password"),
 }
 QUERY = ("next", "reason", "username")
 
@@ -124,6 +132,21 @@ FIELDS: dict[str, st.SearchStrategy[bytes]] = {
     "next": PATH,
     "reason": _utf8(["idle", ""]) | ANY_FIELD,
     "session": _utf8(["0" * 32, "", "\u00e9" * 40]) | ANY_FIELD,
+    # A browser's answer to navigator.credentials: JSON, broken or of the wrong shape.
+    "credential": _utf8(
+        [
+            "{}",
+            "[]",
+            "null",
+            '{"id": "AAAA", "rawId": "AAAA", "type": "public-key", "response": {}}',
+            '{"id": "%", "rawId": "%", "type": "public-key", "response": {"clientDataJSON": 1}}',
+            '{"id": 1e999}',
+        ]
+    )
+    | ANY_FIELD,
+    "passkey": _utf8(["1", "0", "-1", "9" * 30, "1.5", ""]) | ANY_FIELD,
+    "passkey_name": _utf8(["Laptop", " ", "\u00e9" * 200]) | ANY_FIELD,
+    "passkey_password": NEAR_PASSWORD,
 }
 HEADERS: dict[str, st.SearchStrategy[bytes]] = {
     "hx-request": st.just(b"true") | ANY_HEADER,
@@ -172,11 +195,13 @@ NORMAL: dict[str, bytes] = {
     "new_password": b"violet meadow 42 Kettle",
     "confirm_password": b"violet meadow 42 Kettle",
     "next": b"/settings",
+    "passkey_name": b"Laptop",
 }
 COOKIES: dict[str, st.SearchStrategy[bytes]] = {
     SESSION: COOKIE,
     "portal_csrf": COOKIE,
     "portal_device": COOKIE,
+    "portal_passkey": COOKIE,  # the handle of a passkey challenge
 }
 
 
@@ -258,6 +283,7 @@ def settings(settings: Settings, smtp_sink: TestSink) -> Settings:
         argon2_time_cost=1,
         smtp_port=smtp_sink.port,
         trusted_proxies=parse_networks("127.0.0.0/8"),
+        base_url="http://localhost:8000",  # a host name: passkeys on, their routes fuzzed too
         login_ip_max_failures=1_000_000,
     )
 
@@ -426,6 +452,7 @@ async def _call(app: Any, scope: dict[str, Any], body: bytes) -> tuple[int, byte
 def portal(app: Starlette) -> Iterator[Portal]:
     with TestClient(app, base_url="http://127.0.0.1:8000", follow_redirects=False) as client:
         portal = Portal(client, make_account_in(client, FUZZED), make_account_in(client, SIGNS_IN))
+        assert portal.services.settings.passkey_rp_id == "localhost"  # passkey routes answer
         before = portal.stored()
         yield portal
         after = portal.stored()
