@@ -24,6 +24,7 @@ from portal.base.clock import Clock
 from portal.base.db import make_engine, make_sessionmaker
 from portal.base.settings import Settings
 from portal.dev import devmail, gallery
+from portal.domain import devices
 from portal.domain.mail import MailSender
 from portal.domain.mailsink import MailSink
 from portal.flows.devices import routes as devices_routes
@@ -101,6 +102,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
             shared.mail_sink = MailSink(settings.smtp_host, settings.smtp_port)
             await anyio.to_thread.run_sync(shared.mail_sink.start)
         app.state.shared = shared  # for tests and benchmarks that look inside
+        await anyio.to_thread.run_sync(devices.prepare)  # sign-ins then read browsers at once
         tasks = [asyncio.create_task(shared.mail.run())]
         if redis is None:
             tasks.append(asyncio.create_task(_purge_forever(store)))

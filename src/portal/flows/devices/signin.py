@@ -13,11 +13,11 @@ from portal.web.addresses import client_address
 from portal.web.shared import shared_of
 
 
-async def record(request: Request, account: Account, *, new_device: bool) -> None:
+def record(request: Request, account: Account, *, new_device: bool) -> None:
     """Call after `guard.sign_in`: the notice is stored with the session it opens."""
     shared = shared_of(request)
     settings = shared.settings
-    browser = await devices.describe_later(request.headers.get("user-agent", ""))
+    browser = devices.describe(request.headers.get("user-agent", ""))
     address = client_address(request, settings.trusted_proxies)
     now = shared.clock()
     request.session[DEVICE_KEY] = device_record(browser, address, now)

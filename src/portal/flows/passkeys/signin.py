@@ -89,7 +89,7 @@ async def sign_in(request: Request) -> Response:
     throttle = shared.throttle
     new_device = throttle.device_key(who.username, request.cookies.get(DEVICE_COOKIE)) is None
     await guard.sign_in(request, who)
-    await signed_in_from.record(request, who, new_device=new_device)
+    signed_in_from.record(request, who, new_device=new_device)
     csrf.rotate(request)
     target = csrf.text_field(form, "next")
     response = JSONResponse({"redirect": target if guard.is_local_path(target) else HOME})

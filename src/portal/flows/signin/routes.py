@@ -117,7 +117,7 @@ async def login(request: Request) -> Response:
         error, locked = _failure(outcome.attempts_left, shared.settings)
         return _login_page(request, error=error, locked=locked, username=shown, next=target)
     await guard.sign_in(request, outcome.who)
-    await signed_in_from.record(request, outcome.who, new_device=outcome.new_device)
+    signed_in_from.record(request, outcome.who, new_device=outcome.new_device)
     csrf.rotate(request)
     response = htmx.redirect(request, target or HOME)
     if outcome.device_cookie:
