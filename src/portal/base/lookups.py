@@ -31,6 +31,12 @@ def _busy(error: sqlite3.OperationalError) -> bool:
     return code is not None and code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
 
+async def _psycopg(conn: AsyncConnection) -> psycopg.AsyncConnection[Any]:
+    driver = (await conn.get_raw_connection()).driver_connection
+    assert isinstance(driver, psycopg.AsyncConnection)
+    return driver
+
+
 class _Prepared(NamedTuple):
     sql: str
     names: list[str]  # the parameters, in the order the SQL takes them
@@ -103,16 +109,17 @@ class Lookup:
             prepared, raw.execute(prepared.sql, self._values(prepared, params)).fetchall()
         )
 
-    def on_psycopg(self, dialect: Dialect, params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-        """The SQL and the parameters to give psycopg (named, converted)."""
+    async def on_psycopg(
+        self, driver: psycopg.AsyncConnection[Any], dialect: Dialect, params: dict[str, Any]
+    ) -> tuple[_Prepared, psycopg.AsyncCursor[Any]]:
+        """Its SQL sent on `driver`, parameters named and converted."""
         prepared = self._prepare(dialect)
-        return prepared.sql, dict(zip(prepared.names, self._values(prepared, params), strict=True))
+        values = dict(zip(prepared.names, self._values(prepared, params), strict=True))
+        return prepared, await driver.execute(prepared.sql, values)
 
     async def on_server(self, conn: AsyncConnection, params: dict[str, Any]) -> list[Any]:
-        driver = (await conn.get_raw_connection()).driver_connection
-        assert driver is not None
-        cursor = await driver.execute(*self.on_psycopg(conn.dialect, params))
-        return self._rows(self._prepare(conn.dialect), await cursor.fetchall())
+        prepared, cursor = await self.on_psycopg(await _psycopg(conn), conn.dialect, params)
+        return self._rows(prepared, await cursor.fetchall())
 
 
 class Write(Lookup):
@@ -133,13 +140,12 @@ async def write_all(engine: AsyncEngine, writes: list[tuple[Write, dict[str, Any
     may have been committed before its connection died.
     """
     async with db.lookup_engine(engine).connect() as conn:
-        driver = (await conn.get_raw_connection()).driver_connection
-        assert isinstance(driver, psycopg.AsyncConnection)
-        cursors = []
+        driver, cursors = await _psycopg(conn), []
         try:
             async with driver.pipeline():
                 for write, params in writes:
-                    cursors.append(await driver.execute(*write.on_psycopg(conn.dialect, params)))
+                    _, cursor = await write.on_psycopg(driver, conn.dialect, params)
+                    cursors.append(cursor)
         except psycopg.OperationalError:
             await conn.invalidate()
             raise
