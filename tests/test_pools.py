@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from starlette.testclient import TestClient
 
 from portal import app as app_module
 from portal.app import create_app
+from portal.base import db
 from portal.base.settings import Settings
 from portal.web.shared import Shared
 from tests.conftest import PASSWORD, Auth, csrf_from, make_account_in, run, truncate_postgres
@@ -50,6 +52,43 @@ def test_no_redis_connection_free_in_time_is_the_busy_page_then_heals(
         held = run(client, take)
         busy = client.get("/phone")
         run(client, give_back)
+        assert busy.status_code == 503
+        assert "Temporarily Unavailable" in busy.text
+        assert "Traceback" not in busy.text
+        assert client.get("/phone").status_code == 200
+
+
+def test_no_lookup_connection_free_in_time_is_the_busy_page_then_heals(
+    postgres_schema: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every connection of the lookups' pool busy past the wait: a signed-in page, whose session
+    is a lookup, is the 503 page; then it goes through."""
+    monkeypatch.setattr(db, "LOOKUP_POOL_SIZE", 1)
+    monkeypatch.setattr(db, "POOL_WAIT", 0.3)
+    truncate_postgres(postgres_schema)
+    settings = Settings(secret_key="k", database_url=postgres_schema)
+    with TestClient(
+        create_app(settings), follow_redirects=False, raise_server_exceptions=False
+    ) as client:
+        make_account_in(client)
+        Auth(client).login()
+        held, release = threading.Event(), threading.Event()
+
+        async def hold_the_only_connection(shared: Shared) -> None:
+            async with db.lookup_pool(shared.engine).connection():
+                held.set()
+                await asyncio.to_thread(release.wait, 10)
+
+        holding = client.portal.start_task_soon(
+            hold_the_only_connection,
+            client.app.state.shared,  # type: ignore[attr-defined]
+        )
+        try:
+            assert held.wait(5)
+            busy = client.get("/phone")
+        finally:
+            release.set()
+            holding.result(5)
         assert busy.status_code == 503
         assert "Temporarily Unavailable" in busy.text
         assert "Traceback" not in busy.text

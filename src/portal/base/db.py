@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import select
 import sqlite3
 import threading
 import weakref
@@ -23,6 +22,7 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from portal.base import serverpool
 from portal.base.resources import migrations_dir
 from portal.base.threads import Workers
 
@@ -95,21 +95,10 @@ def make_engine(url: str) -> AsyncEngine:
 
 def _closed_by_the_server(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
     """Before a pooled connection is used: has the server closed it (a restart, an
-    administrator ending it)? Then the pool opens a new one instead.
-
-    An idle connection has nothing to read: when its socket is readable the server has hung up
-    (or sent what nobody waits for), which the kernel tells without a round trip. SQLAlchemy's
-    pre-ping asks the server instead, a round trip and several thread or task switches for
-    every unit of work.
-    """
-    driver = getattr(dbapi_connection, "driver_connection", dbapi_connection)
-    try:
-        socket = driver.pgconn.socket
-    except (AttributeError, psycopg.Error) as error:  # closed or broken: no socket to ask
-        raise DisconnectionError from error
-    poller = select.poll()
-    poller.register(socket, select.POLLIN | select.POLLPRI)
-    if poller.poll(0):
+    administrator ending it)? Then the pool opens a new one instead. The kernel tells
+    (`serverpool.hung_up`); SQLAlchemy's pre-ping asks the server instead, a round trip and
+    several thread or task switches for every unit of work."""
+    if serverpool.hung_up(getattr(dbapi_connection, "driver_connection", dbapi_connection)):
         raise DisconnectionError
 
 
@@ -226,28 +215,27 @@ def _driver(conn: Connection) -> sqlite3.Connection:
     return raw
 
 
-# Lookups on a server database use a pool of their own, in autocommit: a lookup is one
-# statement, so it needs no BEGIN or ROLLBACK round trip. A connection the server closed is
-# dropped at checkout, as in the app's pool; one that dies under its lookup fails it once: then
-# the pool is emptied and the lookup runs again on a new connection.
+# Lookups on a server database use a pool of their own (`serverpool`), in autocommit: a lookup
+# is one statement, so it needs no BEGIN or ROLLBACK round trip. A connection the server closed
+# is dropped at checkout, as in the app's pool; one that dies under its lookup fails it once:
+# then the pool is emptied and the lookup runs again on a new connection.
 LOOKUP_POOL_SIZE = 5
-_LOOKUPS: weakref.WeakKeyDictionary[AsyncEngine, AsyncEngine] = weakref.WeakKeyDictionary()
+_LOOKUPS: weakref.WeakKeyDictionary[AsyncEngine, serverpool.ServerPool] = (
+    weakref.WeakKeyDictionary()
+)
 
 
-def lookup_engine(engine: AsyncEngine) -> AsyncEngine:
+def lookup_pool(engine: AsyncEngine) -> serverpool.ServerPool:
     """The pool lookups use beside `engine`'s (a server database), made on first use and
-    disposed with it."""
+    closed with it; its connections are made as the engine's are, from the same URL."""
     found = _LOOKUPS.get(engine)
     if found is None:
-        found = _LOOKUPS[engine] = create_async_engine(
-            engine.url,
-            isolation_level="AUTOCOMMIT",
-            hide_parameters=True,
-            pool_size=LOOKUP_POOL_SIZE,
-            max_overflow=0,
-            pool_timeout=POOL_WAIT,
-        )
-        event.listen(found.sync_engine, "checkout", _closed_by_the_server)
+        args, params = engine.dialect.create_connect_args(engine.url)
+
+        async def connect() -> psycopg.AsyncConnection[Any]:
+            return await psycopg.AsyncConnection.connect(*args, **params, autocommit=True)
+
+        found = _LOOKUPS[engine] = serverpool.ServerPool(connect, LOOKUP_POOL_SIZE, POOL_WAIT)
     return found
 
 
@@ -258,7 +246,7 @@ async def dispose(engine: AsyncEngine) -> None:
         await asyncio.to_thread(workers.close)
     lookups = _LOOKUPS.pop(engine, None)
     if lookups is not None:
-        await lookups.dispose()
+        lookups.clear()
     await engine.dispose()
 
 

@@ -18,7 +18,7 @@ import psycopg
 from sqlalchemy import Insert, Select
 from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
 from sqlalchemy.engine import Dialect
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from portal.base import db
 
@@ -29,12 +29,6 @@ def _busy(error: sqlite3.OperationalError) -> bool:
     """Whether SQLite said it cannot answer now (SQLITE_BUSY or SQLITE_LOCKED)."""
     code = getattr(error, "sqlite_errorcode", None)
     return code is not None and code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
-
-
-async def _psycopg(conn: AsyncConnection) -> psycopg.AsyncConnection[Any]:
-    driver = (await conn.get_raw_connection()).driver_connection
-    assert isinstance(driver, psycopg.AsyncConnection)
-    return driver
 
 
 class _Prepared(NamedTuple):
@@ -117,8 +111,10 @@ class Lookup:
         values = dict(zip(prepared.names, self._values(prepared, params), strict=True))
         return prepared, await driver.execute(prepared.sql, values)
 
-    async def on_server(self, conn: AsyncConnection, params: dict[str, Any]) -> list[Any]:
-        prepared, cursor = await self.on_psycopg(await _psycopg(conn), conn.dialect, params)
+    async def on_server(
+        self, driver: psycopg.AsyncConnection[Any], dialect: Dialect, params: dict[str, Any]
+    ) -> list[Any]:
+        prepared, cursor = await self.on_psycopg(driver, dialect, params)
         return self._rows(prepared, await cursor.fetchall())
 
 
@@ -134,38 +130,28 @@ async def write_all(engine: AsyncEngine, writes: list[tuple[Write, dict[str, Any
     """Run `writes` on a server database in one round trip, as one transaction; each one's
     count of rows written.
 
-    They go as a pipeline on the lookups' pool (`db.lookup_engine`): the statements up to its
+    They go as a pipeline on the lookups' pool (`db.lookup_pool`): the statements up to its
     one Sync form a transaction of their own, so there is no BEGIN or COMMIT to wait for, and
     a failure in one writes none. Unlike a lookup, a write that fails is not tried again: it
     may have been committed before its connection died.
     """
-    async with db.lookup_engine(engine).connect() as conn:
-        driver, cursors = await _psycopg(conn), []
-        try:
-            async with driver.pipeline():
-                for write, params in writes:
-                    _, cursor = await write.on_psycopg(driver, conn.dialect, params)
-                    cursors.append(cursor)
-        except psycopg.OperationalError:
-            await conn.invalidate()
-            raise
+    cursors = []
+    async with db.lookup_pool(engine).connection() as driver, driver.pipeline():
+        for write, params in writes:
+            _, cursor = await write.on_psycopg(driver, engine.dialect, params)
+            cursors.append(cursor)
     return [cursor.rowcount for cursor in cursors]
 
 
 async def _read_on_server(engine: AsyncEngine, lookup: Lookup, params: dict[str, Any]) -> list[Any]:
-    lookups = db.lookup_engine(engine)
-    async with lookups.connect() as conn:
-        try:
-            return await lookup.on_server(conn, params)
-        except psycopg.OperationalError:
-            await conn.invalidate()  # closed, and never pooled again
-    await lookups.dispose()  # its other connections died too, if the server restarted
-    async with lookups.connect() as conn:
-        try:
-            return await lookup.on_server(conn, params)
-        except psycopg.OperationalError:
-            await conn.invalidate()
-            raise
+    pool = db.lookup_pool(engine)
+    try:
+        async with pool.connection() as driver:
+            return await lookup.on_server(driver, engine.dialect, params)
+    except psycopg.OperationalError:
+        pool.clear()  # its other connections died too, if the server restarted
+    async with pool.connection() as driver:
+        return await lookup.on_server(driver, engine.dialect, params)
 
 
 async def read(engine: AsyncEngine, lookup: Lookup, params: dict[str, Any]) -> list[Any]:
@@ -176,7 +162,7 @@ async def read(engine: AsyncEngine, lookup: Lookup, params: dict[str, Any]) -> l
     and such a lookup takes microseconds, less than the hand-off to a thread costs the loop.
     When SQLite cannot answer at once (another process holds the database in exclusive mode,
     or a checkpoint is resetting the log), the lookup goes to a reader thread to wait there,
-    as `db.run` does. On a server database it runs on the lookups' pool (`db.lookup_engine`).
+    as `db.run` does. On a server database it runs on the lookups' pool (`db.lookup_pool`).
     """
     workers = db.sqlite_workers(engine)
     if workers is None:
