@@ -7,6 +7,8 @@ import re
 from pathlib import Path
 
 import httpx2
+import psycopg
+import pytest
 from bench import cases
 from bench.__main__ import BASE_URL
 from bench.peers.django import run as peer
@@ -22,6 +24,7 @@ from bench.transfer import (
 from portal.app import create_app
 from portal.base import db
 from portal.base.settings import Settings
+from tests.conftest import POSTGRES_DSN, missing_service
 from tests.servers import free_port, portal_command, portal_server
 
 
@@ -62,8 +65,23 @@ def test_first_load_and_tab_switch_fit_their_byte_budgets(tmp_path: Path) -> Non
     assert transfer.phone_load <= PHONE_LOAD_BUDGET
 
 
-def test_the_django_peer_serves_the_portals_tab_to_its_signed_in_user(tmp_path: Path) -> None:
-    """Case 1b's peer starts, signs in for real, and answers the tab with the portal's markup."""
+@pytest.fixture(params=["sqlite", "postgresql"])
+def peer_dsn(request: pytest.FixtureRequest) -> str | None:
+    """The peer's kind of database, as each profile runs it: None for a SQLite file."""
+    if request.param == "sqlite":
+        return None
+    try:
+        psycopg.connect(POSTGRES_DSN, connect_timeout=3).close()
+    except psycopg.Error as exc:
+        missing_service("PostgreSQL at 127.0.0.1:5432", exc)
+    return POSTGRES_DSN
+
+
+def test_the_django_peer_serves_the_portals_tab_to_its_signed_in_user(
+    tmp_path: Path, peer_dsn: str | None
+) -> None:
+    """Case 1b's peer starts, signs in for real, and answers the tab with the portal's markup,
+    its lists built from its own data."""
     env = bench_env(tmp_path)
     portal_command(env, "db", "upgrade")
     portal_command(env, "tenant", "add", "acme", "--name", "Acme")
@@ -84,7 +102,7 @@ def test_the_django_peer_serves_the_portals_tab_to_its_signed_in_user(tmp_path: 
     assert 'name="username" value="7-acme"' in fragment
 
     with (
-        peer.database(tmp_path, None) as url,
+        peer.database(tmp_path, peer_dsn) as url,
         peer.peer_server(tmp_path, url, fragment, "7-acme", password, free_port()) as django,
     ):
         tab = httpx2.get(
@@ -92,6 +110,11 @@ def test_the_django_peer_serves_the_portals_tab_to_its_signed_in_user(tmp_path: 
             headers={"Cookie": django.cookie_header, "HX-Request": "true"},
         )
         anonymous = httpx2.get(django.base + "/settings", headers={"HX-Request": "true"})
+        peer.sign_in(django.base, "7-acme", password)  # signed in somewhere else as well
+        both = httpx2.get(
+            django.base + "/settings",
+            headers={"Cookie": django.cookie_header, "HX-Request": "true"},
+        )
     assert tab.status_code == 200
     assert peer.same_markup(tab.text, fragment)
     assert 'name="username" value="7-acme"' in tab.text
@@ -104,6 +127,11 @@ def test_the_django_peer_serves_the_portals_tab_to_its_signed_in_user(tmp_path: 
     )
     assert anonymous.status_code == 302
     assert anonymous.headers["location"].startswith("/login/")
+    # Its lists come from its own data, as the portal's do: a second sign-in is a second row.
+    assert tab.text.count('class="sessions__row') == 1
+    assert both.text.count('class="sessions__row') == 2
+    assert "Sign Out Everywhere Else" in both.text
+    assert django.cookies[peer.SESSION_COOKIE] not in both.text
 
 
 _TIMES = re.compile(r'<time datetime="[^"]*">[^<]*</time>')

@@ -30,6 +30,13 @@ CSRF_COOKIE = "csrftoken"
 _CSRF_INPUT = re.compile(r'(<input type="hidden" name="csrf_token" value=")[^"]*(")')
 _USERNAME_INPUT = re.compile(r'(<input type="text" name="username" value=")[^"]*(")')
 _TEMPLATE_SYNTAX = re.compile(r"\{[{%#]|[}%#]\}")
+# The tab's two lists, which the peer builds from its own data with templates of its own.
+_SECTIONS = {
+    name: re.compile(rf'<section class="panel {name}" id="{name}".*?</section>', re.DOTALL)
+    for name in ("passkeys", "sessions")
+}
+_TIME = re.compile(r'<time datetime="[^"]*">[^<]*</time>')
+_BETWEEN_TAGS = re.compile(r">\s+<")
 
 
 class PeerError(RuntimeError):
@@ -38,9 +45,14 @@ class PeerError(RuntimeError):
 
 def template_from(fragment: str) -> str:
     """A Django template of the portal's rendered tab: its markup, with the user's values
-    (the CSRF token and the username) as Django fills them in."""
+    (the CSRF token and the username) as Django fills them in, and its lists of passkeys and
+    sessions built by the peer's own templates (`templates/`) from its own data."""
     if _TEMPLATE_SYNTAX.search(fragment):
         raise PeerError("the portal's tab has markup Django would read as template syntax")
+    if not _SECTIONS["sessions"].search(fragment):
+        raise PeerError("the portal's tab has no Where You're Signed In section")
+    for name, section in _SECTIONS.items():
+        fragment = section.sub(f'{{% include "{name}.html" %}}', fragment)
     template, csrf_found = _CSRF_INPUT.subn(r"\1{{ csrf_token }}\2", fragment)
     template, user_found = _USERNAME_INPUT.subn(r"\1{{ user.get_username }}\2", template)
     # Every form of the tab carries the same token; Change Password carries the username.
@@ -50,13 +62,16 @@ def template_from(fragment: str) -> str:
 
 
 def same_markup(a: str, b: str) -> bool:
-    """Whether two renderings of the tab are the same but for the CSRF token and username."""
+    """Whether two renderings of the tab are the same but for the CSRF token, the username, the
+    times shown (each sign-in has its own) and the white space between tags."""
     return normalized(a) == normalized(b)
 
 
 def normalized(fragment: str) -> str:
     fragment = _CSRF_INPUT.sub(r"\1TOKEN\2", fragment)
-    return _USERNAME_INPUT.sub(r"\1USER\2", fragment)
+    fragment = _USERNAME_INPUT.sub(r"\1USER\2", fragment)
+    fragment = _TIME.sub("<time>TIME</time>", fragment)
+    return _BETWEEN_TAGS.sub("><", fragment).strip()
 
 
 _ACCESS = re.compile(r'"(\w+) (\S+) HTTP/[\d.]+" (\d{3}) ')

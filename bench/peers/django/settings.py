@@ -1,7 +1,8 @@
 """The peer's Django settings, read from the environment `bench.peers.django.run` sets.
 
 PEER_DATABASE: `sqlite:///PATH`, or `postgresql://USER@HOST:PORT/NAME?schema=SCHEMA`.
-PEER_TEMPLATES: the folder holding `tab.html`, generated from the portal's own rendered tab.
+PEER_TEMPLATES: the folder holding `tab.html`, generated from the portal's own rendered tab
+(its lists are this folder's `passkeys.html` and `sessions.html`).
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ INSTALLED_APPS = [
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
+    "bench.peers.django.apps.PeerConfig",  # passkeys, and where each user is signed in
 ]
 
 # Django's default MIDDLEWARE, as `startproject` writes it (less messages, not installed).
