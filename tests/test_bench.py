@@ -7,7 +7,6 @@ import re
 from pathlib import Path
 
 import httpx2
-import psycopg
 import pytest
 from bench import cases
 from bench.__main__ import BASE_URL
@@ -24,7 +23,7 @@ from bench.transfer import (
 from portal.app import create_app
 from portal.base import db
 from portal.base.settings import Settings
-from tests.conftest import POSTGRES_DSN, missing_service
+from tests.conftest import POSTGRES_DSN
 from tests.servers import free_port, portal_command, portal_server
 
 
@@ -70,10 +69,7 @@ def peer_dsn(request: pytest.FixtureRequest) -> str | None:
     """The peer's kind of database, as each profile runs it: None for a SQLite file."""
     if request.param == "sqlite":
         return None
-    try:
-        psycopg.connect(POSTGRES_DSN, connect_timeout=3).close()
-    except psycopg.Error as exc:
-        missing_service("PostgreSQL at 127.0.0.1:5432", exc)
+    request.getfixturevalue("postgres_schema")  # PostgreSQL answers (or the test skips, loudly)
     return POSTGRES_DSN
 
 
