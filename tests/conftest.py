@@ -173,6 +173,37 @@ def run(client: TestClient, work: Callable[[Shared], Awaitable[T]]) -> T:
     return client.portal.call(go)
 
 
+@contextlib.contextmanager
+def held(
+    client: TestClient, take: Callable[[Shared], contextlib.AbstractAsyncContextManager[Any]]
+) -> Iterator[None]:
+    """`take(shared)` (a pool's only connection, say) held on the app's own event loop while
+    the block runs, and given back after it."""
+    taken, release = threading.Event(), threading.Event()
+    shared: Shared = client.app.state.shared  # type: ignore[attr-defined]
+
+    async def hold() -> None:
+        async with take(shared):
+            taken.set()
+            await asyncio.to_thread(release.wait, 10)
+
+    holding = client.portal.start_task_soon(hold)  # type: ignore[union-attr]
+    try:
+        assert taken.wait(5)
+        yield
+    finally:
+        release.set()
+        holding.result(5)
+
+
+def assert_busy_page(response: Any) -> None:
+    """The clear 503 page of a service down or a pool with no connection free in time: never a
+    500, never a traceback."""
+    assert response.status_code == 503
+    assert "Temporarily Unavailable" in response.text
+    assert "Traceback" not in response.text
+
+
 @dataclass
 class Account:
     username: str

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,16 @@ from portal.app import create_app
 from portal.base import db
 from portal.base.settings import Settings
 from portal.web.shared import Shared
-from tests.conftest import PASSWORD, Auth, csrf_from, make_account_in, run, truncate_postgres
+from tests.conftest import (
+    PASSWORD,
+    Auth,
+    assert_busy_page,
+    csrf_from,
+    held,
+    make_account_in,
+    run,
+    truncate_postgres,
+)
 from tests.servers import portal_command, portal_server
 
 BURST = 200  # simultaneous requests: more than redis-py's default pool of 100 connections
@@ -47,14 +55,12 @@ def test_no_redis_connection_free_in_time_is_the_busy_page_then_heals(
 
         async def give_back(shared: Shared) -> None:
             assert shared.redis is not None
-            await shared.redis.connection_pool.release(held)
+            await shared.redis.connection_pool.release(taken)
 
-        held = run(client, take)
+        taken = run(client, take)
         busy = client.get("/phone")
         run(client, give_back)
-        assert busy.status_code == 503
-        assert "Temporarily Unavailable" in busy.text
-        assert "Traceback" not in busy.text
+        assert_busy_page(busy)
         assert client.get("/phone").status_code == 200
 
 
@@ -72,26 +78,9 @@ def test_no_lookup_connection_free_in_time_is_the_busy_page_then_heals(
     ) as client:
         make_account_in(client)
         Auth(client).login()
-        held, release = threading.Event(), threading.Event()
-
-        async def hold_the_only_connection(shared: Shared) -> None:
-            async with db.lookup_pool(shared.engine).connection():
-                held.set()
-                await asyncio.to_thread(release.wait, 10)
-
-        holding = client.portal.start_task_soon(
-            hold_the_only_connection,
-            client.app.state.shared,  # type: ignore[attr-defined]
-        )
-        try:
-            assert held.wait(5)
+        with held(client, lambda shared: db.lookup_pool(shared.engine).connection()):
             busy = client.get("/phone")
-        finally:
-            release.set()
-            holding.result(5)
-        assert busy.status_code == 503
-        assert "Temporarily Unavailable" in busy.text
-        assert "Traceback" not in busy.text
+        assert_busy_page(busy)
         assert client.get("/phone").status_code == 200
 
 
