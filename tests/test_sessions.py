@@ -20,7 +20,7 @@ from portal.base.clock import Clock
 from portal.base.db import make_engine
 from portal.domain import audit
 from portal.security.redisstore import RedisStore
-from portal.security.sessionstore import DatabaseStore, PortalStore, Slide, store_apart
+from portal.security.sessionstore import DatabaseStore, Owner, PortalStore, Slide, store_apart
 from portal.web import guard
 from tests.conftest import PASSWORD, REDIS_URL, Account, Auth, csrf_from, truncate_postgres
 
@@ -139,6 +139,29 @@ async def test_create_issues_a_fresh_random_id_and_read_returns_the_data(
     assert first != second and len(first) == 43
     assert await store.read(first, 60) == b'{"a":1}'
     assert await store.read(second, 60) == b'{"a":2}'
+
+
+@pytest.mark.anyio
+async def test_a_session_and_its_owners_list_read_in_one_step(store: PortalStore) -> None:
+    """What the Settings tab reads: the data `read` gives and, where the store gives both at
+    once (Redis: one script), exactly what `owned` lists, a session signed out alone left out."""
+    anonymous = await store.create(b'{"a":1}', ttl=60)
+    assert await store.read_with_owned(anonymous, 60, "uid") == (b'{"a":1}', None)
+    named = await store.create(b'{"uid":"7"}', ttl=60)  # no owner's id: no list
+    assert await store.read_with_owned(named, 60, "uid") == (b'{"uid":"7"}', None)
+    assert await store.read_with_owned("C" * 43, 60, "uid") == (b"", None)
+    if not isinstance(store, RedisStore):
+        return  # the database store reads the list apart, a lookup of its own
+    mine = [await store.create(b'{"uid":7}', ttl=60, owner=Owner(7, "s")) for _ in range(3)]
+    await store.create(b'{"uid":8}', ttl=60, owner=Owner(8, "s"))
+    await store.remove(mine[2])  # its index entry stays until the list is read
+
+    data, listed = await store.read_with_owned(mine[0], 60, "uid")
+
+    assert data == b'{"uid":7}'
+    assert listed is not None and listed[0] == 7
+    assert sorted(listed[1]) == sorted((store.storage_key(s), b'{"uid":7}') for s in mine[:2])
+    assert listed[1] == await store.owned(7)
 
 
 @pytest.mark.anyio

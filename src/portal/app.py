@@ -143,6 +143,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
             idle_seconds=settings.session_idle_seconds,
             refresh_seconds=settings.session_refresh_seconds,
             https_only=settings.https,
+            listed_on=frozenset({tabs.settings.TAB.path}),
             clock=clock,
         ),
     ]

@@ -49,6 +49,7 @@ class SessionMiddleware:
         refresh_seconds: float = 60.0,
         https_only: bool = False,
         skip_prefixes: tuple[str, ...] = ("/static/", "/healthz"),
+        listed_on: frozenset[str] = frozenset(),
         clock: Clock | None = None,
     ) -> None:
         self.app = app
@@ -57,6 +58,9 @@ class SessionMiddleware:
         self.refresh = refresh_seconds
         self.flags = "HttpOnly; SameSite=Lax" + ("; Secure" if https_only else "")
         self.skip_prefixes = skip_prefixes
+        # Pages that show where their user is signed in: a GET there reads the session and
+        # that list in one store step (`sessions.owned_read_with_session`).
+        self.listed_on = listed_on
         self.clock = clock or Clock()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -84,7 +88,12 @@ class SessionMiddleware:
         raw = state.cookie = connection.cookies.get(self.cookie_name)
         if raw is None or not ID_PATTERN.fullmatch(raw):
             return state
-        blob = await store.read(raw, self.idle)
+        scope = connection.scope
+        owned = None
+        if scope["method"] in ("GET", "HEAD") and scope["path"] in self.listed_on:
+            blob, owned = await store.read_with_owned(raw, self.idle, OWNER)
+        else:
+            blob = await store.read(raw, self.idle)
         if not blob:
             return state  # unknown or expired: never adopt an id the store does not hold
         try:
@@ -94,7 +103,7 @@ class SessionMiddleware:
         if not isinstance(data, dict) or float(data.get(SEEN, 0)) + self.idle <= self.clock():
             await store.remove(raw)
             return state
-        state.id, state.loaded, state.data = raw, blob, data
+        state.id, state.loaded, state.data, state.owned = raw, blob, data, owned
         return state
 
     async def _save_with_alongside(

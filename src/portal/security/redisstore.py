@@ -25,6 +25,7 @@ from portal.security.sessionstore import (
     REPLACED_SECONDS,
     SEEN,
     Alongside,
+    Listed,
     Owner,
     PortalStore,
     Slide,
@@ -105,22 +106,42 @@ if ARGV[3] ~= '' then redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[4]) end
 return ended
 """
 
-# KEYS: the owner's index. ARGV: the session keys' prefix, now (ms). Members whose session is
-# gone (signed out one by one) are dropped on the way.
-_OWNED = """
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])
-local found = {}
-for _, member in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
-  local data = redis.call('GET', ARGV[1] .. member)
-  if data then
-    found[#found + 1] = member
-    found[#found + 1] = data
-  else
-    redis.call('ZREM', KEYS[1], member)
+# The owner's live sessions, appended to `found` as (member, data) pairs; members expired by
+# `now` (ms) or whose session is gone (signed out one by one) are dropped on the way.
+_LIST = """
+local function list(index, prefix, now, found)
+  redis.call('ZREMRANGEBYSCORE', index, '-inf', now)
+  for _, member in ipairs(redis.call('ZRANGE', index, 0, -1)) do
+    local data = redis.call('GET', prefix .. member)
+    if data then
+      found[#found + 1] = member
+      found[#found + 1] = data
+    else
+      redis.call('ZREM', index, member)
+    end
   end
+  return found
 end
-return found
 """
+
+# KEYS: the owner's index. ARGV: the session keys' prefix, now (ms).
+_OWNED = _LIST + "return list(KEYS[1], ARGV[1], ARGV[2], {})"
+
+# KEYS: the session. ARGV: the owner's field in its data, the owners' indexes' prefix, the
+# session keys' prefix, now (ms). The session's data ({} when gone), then, when it names an
+# owner, the owner's id and the owner's live sessions as `_OWNED` lists them.
+_READ_OWNED = (
+    _LIST
+    + """
+local data = redis.call('GET', KEYS[1])
+if not data then return {} end
+local ok, decoded = pcall(cjson.decode, data)
+local owner = ok and type(decoded) == 'table' and decoded[ARGV[1]]
+if type(owner) ~= 'number' or owner ~= math.floor(owner) then return {data} end
+owner = string.format('%d', owner)
+return list(ARGV[2] .. owner, ARGV[3], ARGV[4], {data, owner})
+"""
+)
 
 # KEYS: the owner's index, the session. Only a member of the owner's index is deleted.
 _END_ONE = """
@@ -153,6 +174,7 @@ class RedisStore(PortalStore):
         self._slide = redis.register_script(_SLIDE)
         self._end = redis.register_script(_END)
         self._owned = redis.register_script(_OWNED)
+        self._read_owned = redis.register_script(_READ_OWNED)
         self._end_one = redis.register_script(_END_ONE)
 
     def _index_keys(self, owner: int | None) -> list[str]:
@@ -195,6 +217,16 @@ class RedisStore(PortalStore):
 
     async def read(self, session_id: str, lifetime: int) -> bytes:
         return await self._inner.read(session_id, lifetime)
+
+    async def read_with_owned(self, session_id: str, lifetime: int, owner_field: str) -> Listed:
+        # One script, one round trip: the page that lists the sessions reads its own with them.
+        found = await self._read_owned(
+            [self._inner.prefix(session_id)],
+            [owner_field, self._owner_prefix, self._session_prefix, _ms(self.clock())],
+        )
+        if len(found) < 2:
+            return (found[0] if found else b""), None
+        return found[0], (int(found[1]), _pairs(found[2:]))
 
     async def replaced(self, session_id: str) -> bool:
         until = await self.redis.get(self._replaced_prefix + self.replaced_key(session_id))
@@ -244,7 +276,7 @@ class RedisStore(PortalStore):
         found = await self._owned(
             [f"{self._owner_prefix}{owner}"], [self._session_prefix, _ms(self.clock())]
         )
-        return [(found[i].decode(), found[i + 1]) for i in range(0, len(found), 2)]
+        return _pairs(found)
 
     async def end_one(self, owner: int, key: str) -> bool:
         keys = [f"{self._owner_prefix}{owner}", self._session_prefix + key]
@@ -252,6 +284,11 @@ class RedisStore(PortalStore):
 
     async def ping(self) -> None:
         await self.redis.ping()
+
+
+def _pairs(found: list[bytes]) -> list[tuple[str, bytes]]:
+    """(storage key, data) pairs from a script's flat [member, data, member, data, ...]."""
+    return [(found[i].decode(), found[i + 1]) for i in range(0, len(found), 2)]
 
 
 def _ms(seconds: float) -> int:

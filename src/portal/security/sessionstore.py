@@ -75,6 +75,10 @@ async def store_apart(engine: AsyncEngine, items: Sequence[Alongside]) -> None:
         item.wrote(rows)
 
 
+# A session's data, and its owner's sessions as `owned` lists them when read with it.
+Listed = tuple[bytes, tuple[int, list[tuple[str, bytes]]] | None]
+
+
 class Slide(Enum):
     """What a conditional slide did."""
 
@@ -143,6 +147,12 @@ class PortalStore:
         (the alongside work is committed all the same).
         """
         raise NotImplementedError
+
+    async def read_with_owned(self, session_id: str, lifetime: int, owner_field: str) -> Listed:
+        """`read`, and, when the data's `owner_field` names an owner, `(owner, owned(owner))`
+        read in the same step, where the store can do both at the cost of one (Redis: one
+        round trip). None in its place: call `owned` if the list is wanted."""
+        return await self.read(session_id, lifetime), None
 
     async def replaced(self, session_id: str) -> bool:
         """Whether `session_id` was replaced by a new id within the last REPLACED_SECONDS."""

@@ -29,6 +29,7 @@ class SessionState:
     data: dict[str, Any] = field(default_factory=dict)
     alongside: list[Alongside] = field(default_factory=list)
     before_answer: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    owned: tuple[int, list[tuple[str, bytes]]] | None = None  # read with the session, if asked
 
 
 def state_of(connection: HTTPConnection) -> SessionState:
@@ -60,6 +61,14 @@ async def end(request: Request) -> None:
     """Delete the session on the server now and clear it; the response expires the cookie."""
     await remove(state_of(request), _store(request))
     request.session.clear()
+
+
+def owned_read_with_session(request: Request, owner: int) -> list[tuple[str, bytes]] | None:
+    """`owner`'s sessions as the store read them with this request's session, once (on the
+    pages the middleware's `listed_on` names, where the store can); None: ask the store."""
+    state = state_of(request)
+    read, state.owned = state.owned, None
+    return read[1] if read is not None and read[0] == owner else None
 
 
 def slides_now(request: Request) -> bool:

@@ -37,7 +37,11 @@ async def section_context(
         if isinstance(note, dict) and isinstance(note.get("text"), str):
             message, error = note["text"], bool(note.get("error"))
     rows = await service.signed_in(
-        shared.store, shared.settings.secret_key, account.id, sessions.state_of(request).id
+        shared.store,
+        shared.settings.secret_key,
+        account.id,
+        sessions.state_of(request).id,
+        sessions.owned_read_with_session(request, account.id),
     )
     return {"signed_in": rows, "sessions_message": message, "sessions_error": error}
 

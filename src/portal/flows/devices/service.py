@@ -89,12 +89,18 @@ def _row(secret_key: str, storage_key: str, blob: bytes, current: str | None) ->
 
 
 async def signed_in(
-    store: PortalStore, secret_key: str, owner: int, current_id: str | None = None
+    store: PortalStore,
+    secret_key: str,
+    owner: int,
+    current_id: str | None = None,
+    owned: list[tuple[str, bytes]] | None = None,
 ) -> list[SignedIn]:
     """The extension's live sessions: this one (`current_id`) first, then the most recently
-    active."""
+    active. `owned`: the store's `owned(owner)` when already read."""
     current = store.storage_key(current_id) if current_id else None
-    rows = [_row(secret_key, key, blob, current) for key, blob in await store.owned(owner)]
+    if owned is None:
+        owned = await store.owned(owner)
+    rows = [_row(secret_key, key, blob, current) for key, blob in owned]
     epoch = from_timestamp(0)
     rows.sort(key=lambda row: (not row.current, -(row.last_active or epoch).timestamp()))
     return rows
