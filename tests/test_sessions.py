@@ -19,6 +19,7 @@ from portal.base import db, lookups
 from portal.base.clock import Clock
 from portal.base.db import make_engine
 from portal.domain import audit
+from portal.security import redisstore
 from portal.security.redisstore import RedisStore
 from portal.security.sessionstore import DatabaseStore, Owner, PortalStore, Slide, store_apart
 from portal.web import guard
@@ -159,9 +160,44 @@ async def test_a_session_and_its_owners_list_read_in_one_step(store: PortalStore
     data, listed = await store.read_with_owned(mine[0], 60, "uid")
 
     assert data == b'{"uid":7}'
-    assert listed is not None and listed[0] == 7
-    assert sorted(listed[1]) == sorted((store.storage_key(s), b'{"uid":7}') for s in mine[:2])
-    assert listed[1] == await store.owned(7)
+    assert listed is not None and listed.owner == 7
+    assert sorted(listed.sessions) == sorted((store.storage_key(s), b'{"uid":7}') for s in mine[:2])
+    assert listed.sessions == await store.owned(7)
+
+
+@pytest.mark.anyio
+async def test_a_list_kept_for_an_owner_is_never_one_from_before_a_change(
+    store: PortalStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What `fill_cached` keeps comes back with the owner's sessions until `drop_cached`; a
+    fill that read the version before a change is turned away. Database stores keep none."""
+    if not isinstance(store, RedisStore):  # its lookups cost microseconds: nothing kept
+        anonymous = await store.create(b'{"a":1}', ttl=60)
+        await store.fill_cached(7, "things", b"x", "")
+        assert await store.read_with_owned(anonymous, 60, "uid") == (b'{"a":1}', None)
+        return
+    mine = await store.create(b'{"uid":7}', ttl=60, owner=Owner(7, "s"))
+    _, read = await store.read_with_owned(mine, 60, "uid")
+    assert read is not None and read.cached == {}
+
+    await store.drop_cached(7)  # a change lands between the read and the fill
+    await store.fill_cached(7, "things", b"old", read.version)
+    _, read = await store.read_with_owned(mine, 60, "uid")
+    assert read is not None and read.cached == {}
+
+    await store.fill_cached(7, "things", b"new", read.version)
+    _, read = await store.read_with_owned(mine, 60, "uid")
+    assert read is not None and read.cached == {"things": b"new"}
+
+    await store.drop_cached(7)
+    _, read = await store.read_with_owned(mine, 60, "uid")
+    assert read is not None and read.cached == {}
+
+    monkeypatch.setattr(redisstore, "CACHED_SECONDS", 0.2)  # a drop lost: it ends by itself
+    await store.fill_cached(7, "things", b"new", read.version)
+    await anyio.sleep(0.4)
+    _, read = await store.read_with_owned(mine, 60, "uid")
+    assert read is not None and read.cached == {}
 
 
 @pytest.mark.anyio

@@ -59,7 +59,7 @@ class SessionMiddleware:
         self.flags = "HttpOnly; SameSite=Lax" + ("; Secure" if https_only else "")
         self.skip_prefixes = skip_prefixes
         # Pages that show where their user is signed in: a GET there reads the session and
-        # that list in one store step (`sessions.owned_read_with_session`).
+        # that list in one store step (`sessions.read_with_session`).
         self.listed_on = listed_on
         self.clock = clock or Clock()
 

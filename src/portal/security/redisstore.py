@@ -22,11 +22,13 @@ from starsessions.stores.redis import RedisStore as StarsessionsRedisStore
 
 from portal.base.clock import Clock
 from portal.security.sessionstore import (
+    CACHED_SECONDS,
     REPLACED_SECONDS,
     SEEN,
     Alongside,
     Listed,
     Owner,
+    OwnerRead,
     PortalStore,
     Slide,
     StaleCredentials,
@@ -128,8 +130,10 @@ end
 _OWNED = _LIST + "return list(KEYS[1], ARGV[1], ARGV[2], {})"
 
 # KEYS: the session. ARGV: the owner's field in its data, the owners' indexes' prefix, the
-# session keys' prefix, now (ms). The session's data ({} when gone), then, when it names an
-# owner, the owner's id and the owner's live sessions as `_OWNED` lists them.
+# session keys' prefix, now (ms), the owners' kept lists' prefix. The session's data ({} when
+# gone), then, when it names an owner: the owner's id, the number of items of its kept lists'
+# hash that follow (names and values, `v` the version among them), and the owner's live
+# sessions as `_OWNED` lists them.
 _READ_OWNED = (
     _LIST
     + """
@@ -139,9 +143,31 @@ local ok, decoded = pcall(cjson.decode, data)
 local owner = ok and type(decoded) == 'table' and decoded[ARGV[1]]
 if type(owner) ~= 'number' or owner ~= math.floor(owner) then return {data} end
 owner = string.format('%d', owner)
-return list(ARGV[2] .. owner, ARGV[3], ARGV[4], {data, owner})
+local kept = redis.call('HGETALL', ARGV[5] .. owner)
+local found = {data, owner, #kept}
+for _, item in ipairs(kept) do found[#found + 1] = item end
+return list(ARGV[2] .. owner, ARGV[3], ARGV[4], found)
 """
 )
+
+# KEYS: the owner's kept lists. ARGV: the list's name, its value, the version it was read at
+# ('' none), the TTL (ms). Kept only if no change came since that version.
+_FILL = """
+if (redis.call('HGET', KEYS[1], 'v') or '') ~= ARGV[3] then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+return 1
+"""
+
+# KEYS: the owner's kept lists. ARGV: the TTL (ms). A new version, no list: a fill that read
+# the old version is turned away, for at least the TTL.
+_DROP = """
+local version = redis.call('HINCRBY', KEYS[1], 'v', 1)
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 'v', version)
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+return version
+"""
 
 # KEYS: the owner's index, the session. Only a member of the owner's index is deleted.
 _END_ONE = """
@@ -175,6 +201,9 @@ class RedisStore(PortalStore):
         self._end = redis.register_script(_END)
         self._owned = redis.register_script(_OWNED)
         self._read_owned = redis.register_script(_READ_OWNED)
+        self._fill = redis.register_script(_FILL)
+        self._drop = redis.register_script(_DROP)
+        self._kept_prefix = f"{prefix}kept:"
         self._end_one = redis.register_script(_END_ONE)
 
     def _index_keys(self, owner: int | None) -> list[str]:
@@ -222,11 +251,27 @@ class RedisStore(PortalStore):
         # One script, one round trip: the page that lists the sessions reads its own with them.
         found = await self._read_owned(
             [self._inner.prefix(session_id)],
-            [owner_field, self._owner_prefix, self._session_prefix, _ms(self.clock())],
+            [
+                owner_field,
+                self._owner_prefix,
+                self._session_prefix,
+                _ms(self.clock()),
+                self._kept_prefix,
+            ],
         )
         if len(found) < 2:
             return (found[0] if found else b""), None
-        return found[0], (int(found[1]), _pairs(found[2:]))
+        end = 3 + int(found[2])
+        kept = dict(_pairs(found[3:end]))
+        version = kept.pop("v", b"").decode()
+        return found[0], OwnerRead(int(found[1]), _pairs(found[end:]), kept, version)
+
+    async def fill_cached(self, owner: int, name: str, value: bytes, version: str) -> None:
+        keys = [f"{self._kept_prefix}{owner}"]
+        await self._fill(keys, [name, value, version, _ms(CACHED_SECONDS)])
+
+    async def drop_cached(self, owner: int) -> None:
+        await self._drop([f"{self._kept_prefix}{owner}"], [_ms(CACHED_SECONDS)])
 
     async def replaced(self, session_id: str) -> bool:
         until = await self.redis.get(self._replaced_prefix + self.replaced_key(session_id))

@@ -42,6 +42,9 @@ _EXTENSIONS: Table = Extension.__table__  # type: ignore[attr-defined]
 ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{43}")  # the shape of every id the server issues
 SEEN = "_seen"  # when the expiry was last slid; the entry lives until SEEN + idle
 REPLACED_SECONDS = 60.0  # an id replaced by a new one is known as such: longer than requests take
+# How long a list kept for its owner (`fill_cached`) lasts: every change drops it at once, so this
+# only bounds a change whose drop was lost (Redis down), as the name kept in a session is.
+CACHED_SECONDS = 60.0
 
 
 class Alongside(Protocol):
@@ -75,8 +78,20 @@ async def store_apart(engine: AsyncEngine, items: Sequence[Alongside]) -> None:
         item.wrote(rows)
 
 
-# A session's data, and its owner's sessions as `owned` lists them when read with it.
-Listed = tuple[bytes, tuple[int, list[tuple[str, bytes]]] | None]
+@dataclass(frozen=True)
+class OwnerRead:
+    """What a page about its owner reads with its session (`read_with_owned`): the owner's
+    sessions as `owned` lists them, and the lists `fill_cached` kept for the owner, with the
+    version `fill_cached` must be given to add another."""
+
+    owner: int
+    sessions: list[tuple[str, bytes]]
+    cached: dict[str, bytes]
+    version: str
+
+
+# A session's data, and what a page about its owner reads with it (None: nothing more).
+Listed = tuple[bytes, OwnerRead | None]
 
 
 class Slide(Enum):
@@ -149,10 +164,18 @@ class PortalStore:
         raise NotImplementedError
 
     async def read_with_owned(self, session_id: str, lifetime: int, owner_field: str) -> Listed:
-        """`read`, and, when the data's `owner_field` names an owner, `(owner, owned(owner))`
-        read in the same step, where the store can do both at the cost of one (Redis: one
-        round trip). None in its place: call `owned` if the list is wanted."""
+        """`read`, and, when the data's `owner_field` names an owner, an `OwnerRead` of it in
+        the same step, where the store can do both at the cost of one (Redis: one round trip).
+        None in its place: call `owned` if the list is wanted."""
         return await self.read(session_id, lifetime), None
+
+    async def fill_cached(self, owner: int, name: str, value: bytes, version: str) -> None:
+        """Keep `value` as the owner's list `name` for CACHED_SECONDS, unless the owner's lists
+        changed (`drop_cached`) since `version` was read: a read racing a change never keeps
+        the list from before it. A store that reads its lists at once keeps nothing."""
+
+    async def drop_cached(self, owner: int) -> None:
+        """The owner's lists changed (committed): forget those kept."""
 
     async def replaced(self, session_id: str) -> bool:
         """Whether `session_id` was replaced by a new id within the last REPLACED_SECONDS."""

@@ -10,7 +10,7 @@ from typing import Any
 from starlette.requests import HTTPConnection, Request
 
 from portal.base.clock import Clock
-from portal.security.sessionstore import SEEN, Alongside, Owner, PortalStore
+from portal.security.sessionstore import SEEN, Alongside, Owner, OwnerRead, PortalStore
 from portal.web.shared import shared_of
 
 OWNER = "uid"  # the signed-in extension's id: the store indexes the session under it
@@ -29,7 +29,7 @@ class SessionState:
     data: dict[str, Any] = field(default_factory=dict)
     alongside: list[Alongside] = field(default_factory=list)
     before_answer: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
-    owned: tuple[int, list[tuple[str, bytes]]] | None = None  # read with the session, if asked
+    owned: OwnerRead | None = None  # read with the session, on the pages that ask
 
 
 def state_of(connection: HTTPConnection) -> SessionState:
@@ -63,12 +63,12 @@ async def end(request: Request) -> None:
     request.session.clear()
 
 
-def owned_read_with_session(request: Request, owner: int) -> list[tuple[str, bytes]] | None:
-    """`owner`'s sessions as the store read them with this request's session, once (on the
-    pages the middleware's `listed_on` names, where the store can); None: ask the store."""
-    state = state_of(request)
-    read, state.owned = state.owned, None
-    return read[1] if read is not None and read[0] == owner else None
+def read_with_session(request: Request, owner: int) -> OwnerRead | None:
+    """What the store read about `owner` with this request's session (on the pages the
+    middleware's `listed_on` names, which are GETs: nothing changes it meanwhile); None: ask
+    the store."""
+    read = state_of(request).owned
+    return read if read is not None and read.owner == owner else None
 
 
 def slides_now(request: Request) -> bool:

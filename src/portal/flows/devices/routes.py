@@ -41,7 +41,7 @@ async def section_context(
         shared.settings.secret_key,
         account.id,
         sessions.state_of(request).id,
-        sessions.owned_read_with_session(request, account.id),
+        read.sessions if (read := sessions.read_with_session(request, account.id)) else None,
     )
     return {"signed_in": rows, "sessions_message": message, "sessions_error": error}
 
