@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from dataclasses import replace
 from typing import Any
 
@@ -28,6 +29,7 @@ from portal.security import throttle
 from portal.web.shared import Shared
 from tests.authenticator import SoftAuthenticator
 from tests.conftest import PASSWORD, Account, Auth, csrf_from, run
+from tests.test_signouts import Jar, sign_in, use
 
 ORIGIN = "http://localhost:8000"
 HTMX = {"HX-Request": "true"}
@@ -365,6 +367,44 @@ def test_rename_and_remove_work_without_javascript(client: TestClient, account: 
     data = {"passkey": str(kept.id), "csrf_token": settings_token(client)}
     assert client.post("/settings/passkeys/remove", data=data).status_code == 303
     assert stored_passkeys(client) == []
+
+
+def passkeys_shown(client: TestClient, jar: Jar) -> list[tuple[str, str]]:
+    """(name, last used) of each row of the Passkeys list, as the browser of `jar` sees it."""
+    use(client, jar)
+    page = client.get("/settings", headers=HTMX).text
+    pattern = r'passkeys__name"[^>]*><strong>([^<]*)</strong>.*?<dt>Last used</dt><dd>(.*?)</dd>'
+    return re.findall(pattern, page, re.S)
+
+
+def test_every_session_sees_a_change_of_its_passkeys_at_once(
+    client: TestClient, account: Account
+) -> None:
+    """Where the list is kept beside the extension's sessions (Redis), a change made in one
+    session, and a sign-in with a passkey, shows in another session's Settings at once."""
+    key = SoftAuthenticator()
+    here, there = sign_in(client, account.username), sign_in(client, account.username)
+    assert passkeys_shown(client, there) == []  # and kept so
+
+    use(client, here)
+    assert "was added" in add_passkey(client, key).text
+    assert passkeys_shown(client, there) == [("Laptop", "Never")]
+
+    [kept] = stored_passkeys(client)
+    use(client, here)
+    data = {"passkey": str(kept.id), "passkey_name": "Work phone"}
+    client.post("/settings/passkeys/rename", data={**data, "csrf_token": settings_token(client)})
+    assert passkeys_shown(client, there) == [("Work phone", "Never")]
+
+    client.cookies.clear()
+    assert sign_in_with(client, key).json() == {"redirect": "/phone"}
+    [(name, last_used)] = passkeys_shown(client, there)
+    assert name == "Work phone" and last_used.startswith("<time datetime=")
+
+    use(client, here)
+    data = {"passkey": str(kept.id), "csrf_token": settings_token(client)}
+    assert client.post("/settings/passkeys/remove", data=data, headers=HTMX).status_code == 200
+    assert passkeys_shown(client, there) == []
 
 
 def test_another_extensions_passkey_cannot_be_renamed_or_removed(

@@ -17,7 +17,7 @@ from starlette.routing import Route
 from portal.flows.passkeys import service
 from portal.flows.passkeys.signin import COOKIE, available, challenge_cookie
 from portal.flows.passkeys.signin import routes as signin_routes
-from portal.web import csrf, guard, htmx
+from portal.web import csrf, guard, htmx, sessions
 from portal.web.addresses import client_address
 from portal.web.shared import shared_of
 from portal.web.templating import render
@@ -48,9 +48,8 @@ async def section_context(
         note = request.session.pop(NOTE_KEY, None)
         if isinstance(note, dict) and isinstance(note.get("text"), str):
             message, error = note["text"], bool(note.get("error"))
-    rows = [
-        service.row(p) for p in await service.listed(shared_of(request), request.state.account.id)
-    ]
+    owner = request.state.account.id
+    rows = await service.rows(shared_of(request), owner, sessions.read_with_session(request, owner))
     mode = mode if mode is not None else dict(request.query_params)
     ids = {row["id"] for row in rows}
     return service.section_values(

@@ -13,6 +13,7 @@ credential names one): a password lockout never blocks a passkey sign-in.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,7 +46,7 @@ from portal.domain import passkeys as stored
 from portal.domain.accounts import Account
 from portal.domain.devices import minute
 from portal.flows.signin.service import take_attempt
-from portal.security.sessionstore import Alongside
+from portal.security.sessionstore import Alongside, OwnerRead
 from portal.security.throttle import Refusal
 from portal.web.shared import Shared
 
@@ -173,6 +174,7 @@ async def add(
             await db.commit()
         except IntegrityError:
             return "", ALREADY
+    await changed(shared, account.id)
     return name, None
 
 
@@ -249,14 +251,49 @@ async def _verify(
     async with shared.db() as db:
         moved = await stored.used(db, passkey, passkey.sign_count, verified.new_sign_count)
         await db.commit()
+    await changed(shared, passkey.extension_id)  # its "last used" moved
     return moved
 
 
 # --- the list ----------------------------------------------------------------------------------
 
 
-async def listed(shared: Shared, extension_id: int) -> list[stored.Listed]:
-    return await stored.listed(shared.engine, extension_id)
+KEPT = "passkeys"  # the list's name among those kept with the owner's sessions
+
+
+async def rows(
+    shared: Shared, extension_id: int, read: OwnerRead | None = None
+) -> list[dict[str, str]]:
+    """The extension's passkeys as the list shows them (`row`). Where the session store keeps
+    lists beside its owner's sessions (`read`, read with the request's session: Redis), the list
+    comes from there, or is read from the database and kept there for the next page. Every
+    change of a passkey drops it (`changed`)."""
+    if read is not None:
+        kept = _kept_rows(read.cached.get(KEPT))
+        if kept is not None:
+            return kept
+    found = [row(passkey) for passkey in await stored.listed(shared.engine, extension_id)]
+    if read is not None:
+        value = json.dumps(found, separators=(",", ":")).encode()
+        await shared.store.fill_cached(extension_id, KEPT, value, read.version)
+    return found
+
+
+def _kept_rows(value: bytes | None) -> list[dict[str, str]] | None:
+    try:
+        found = json.loads(value) if value is not None else None
+    except ValueError:
+        return None
+    if not isinstance(found, list) or not all(
+        isinstance(item, dict) and all(isinstance(v, str) for v in item.values()) for item in found
+    ):
+        return None
+    return found
+
+
+async def changed(shared: Shared, extension_id: int) -> None:
+    """After a change of the extension's passkeys committed: the kept list goes."""
+    await shared.store.drop_cached(extension_id)
 
 
 def section_values(
@@ -309,7 +346,8 @@ async def rename(shared: Shared, account: Account, passkey_id: str, name: str) -
         db.add(passkey)
         await db.commit()
         await db.refresh(passkey)
-        return passkey
+    await changed(shared, account.id)
+    return passkey
 
 
 async def remove(shared: Shared, account: Account, passkey_id: str, address: str) -> Passkey | None:
@@ -320,7 +358,8 @@ async def remove(shared: Shared, account: Account, passkey_id: str, address: str
         await db.delete(passkey)
         audit.add(db, "passkey-remove", "success", account.username, address)
         await db.commit()
-        return passkey
+    await changed(shared, account.id)
+    return passkey
 
 
 def _bytes(text: str) -> bytes:
