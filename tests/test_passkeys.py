@@ -26,6 +26,7 @@ from portal.flows.passkeys import routes as passkey_routes
 from portal.flows.passkeys import service
 from portal.flows.passkeys import signin as passkey_signin
 from portal.security import throttle
+from portal.security.sessionstore import OwnerRead
 from portal.web.shared import Shared
 from tests.authenticator import SoftAuthenticator
 from tests.conftest import PASSWORD, Account, Auth, csrf_from, run
@@ -391,6 +392,7 @@ def test_every_session_sees_a_change_of_its_passkeys_at_once(
     assert passkeys_shown(client, there) == [("Laptop", "Never")]
 
     [kept] = stored_passkeys(client)
+    assert service.row(kept).keys() == service.ROW_KEYS  # what a kept list must hold
     use(client, here)
     data = {"passkey": str(kept.id), "passkey_name": "Work phone"}
     client.post("/settings/passkeys/rename", data={**data, "csrf_token": settings_token(client)})
@@ -405,6 +407,16 @@ def test_every_session_sees_a_change_of_its_passkeys_at_once(
     data = {"passkey": str(kept.id), "csrf_token": settings_token(client)}
     assert client.post("/settings/passkeys/remove", data=data, headers=HTMX).status_code == 200
     assert passkeys_shown(client, there) == []
+
+
+def test_a_kept_list_of_another_shape_is_read_again(client: TestClient, account: Account) -> None:
+    """Rows kept by an older release (other fields), or not rows at all, are never shown: the
+    list is read from the database instead, so a template never meets a field it lacks."""
+    registered(client, account, SoftAuthenticator())
+    for kept in (b'[{"id":"1","name":"Old"}]', b"not json", b'{"id":"1"}'):
+        read = OwnerRead(account.id, [], {service.KEPT: kept}, "")
+        rows = run(client, lambda shared, read=read: service.rows(shared, account.id, read))
+        assert [row["name"] for row in rows] == ["Laptop"]
 
 
 def test_another_extensions_passkey_cannot_be_renamed_or_removed(

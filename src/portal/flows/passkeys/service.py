@@ -264,10 +264,9 @@ KEPT = "passkeys"  # the list's name among those kept with the owner's sessions
 async def rows(
     shared: Shared, extension_id: int, read: OwnerRead | None = None
 ) -> list[dict[str, str]]:
-    """The extension's passkeys as the list shows them (`row`). Where the session store keeps
-    lists beside its owner's sessions (`read`, read with the request's session: Redis), the list
-    comes from there, or is read from the database and kept there for the next page. Every
-    change of a passkey drops it (`changed`)."""
+    """The extension's passkeys as the list shows them (`row`): kept beside the owner's
+    sessions where the store keeps lists (`read`, read with the session: Redis), else read from
+    the database and kept there; every change of a passkey drops it (`changed`)."""
     if read is not None:
         kept = _kept_rows(read.cached.get(KEPT))
         if kept is not None:
@@ -280,15 +279,16 @@ async def rows(
 
 
 def _kept_rows(value: bytes | None) -> list[dict[str, str]] | None:
+    """The kept rows, unless they are not what `row` makes (kept by an older release, say)."""
     try:
         found = json.loads(value) if value is not None else None
     except ValueError:
         return None
-    if not isinstance(found, list) or not all(
-        isinstance(item, dict) and all(isinstance(v, str) for v in item.values()) for item in found
-    ):
-        return None
-    return found
+    good = isinstance(found, list) and all(
+        isinstance(i, dict) and i.keys() == ROW_KEYS and all(isinstance(v, str) for v in i.values())
+        for i in found
+    )
+    return found if good else None
 
 
 async def changed(shared: Shared, extension_id: int) -> None:
@@ -324,8 +324,11 @@ def section_values(
     }
 
 
+ROW_KEYS = frozenset({"id", "name", "added", "added_at", "last_used", "last_used_at"})
+
+
 def row(passkey: stored.Listed) -> dict[str, str]:
-    """A passkey as the list shows it: its times to the minute, UTC."""
+    """A passkey as the list shows it (ROW_KEYS): its times to the minute, UTC."""
     last = passkey.last_used_at
     return {
         "id": str(passkey.id),
