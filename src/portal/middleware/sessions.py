@@ -58,8 +58,9 @@ class SessionMiddleware:
         self.refresh = refresh_seconds
         self.flags = "HttpOnly; SameSite=Lax" + ("; Secure" if https_only else "")
         self.skip_prefixes = skip_prefixes
-        # Pages that show where their user is signed in: a GET there reads the session and
-        # that list in one store step (`sessions.read_with_session`).
+        # Pages about the signed-in extension (where it is signed in, its passkeys): a GET
+        # there reads the session, its owner's sessions and the lists kept for the owner in one
+        # store step (`sessions.read_with_session`).
         self.listed_on = listed_on
         self.clock = clock or Clock()
 
