@@ -251,7 +251,8 @@ async def _verify(
     async with shared.db() as db:
         moved = await stored.used(db, passkey, passkey.sign_count, verified.new_sign_count)
         await db.commit()
-    await changed(shared, passkey.extension_id)  # its "last used" moved
+    if moved:
+        await changed(shared, passkey.extension_id)  # its "last used" moved
     return moved
 
 
