@@ -8,7 +8,6 @@ from typing import Any
 
 import jinja2
 from jinja2 import nodes
-from jinja2_fragments import render_block
 from markupsafe import Markup, escape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
@@ -37,27 +36,26 @@ class Templates(Jinja2Templates):
     """Starlette's templates, plus rendering named blocks found anywhere up the `extends` chain.
 
     A page names its fragment blocks; some live in the page (the tab), some in its layout
-    (the tab bar), and jinja2-fragments only looks in the page itself.
+    (the tab bar).
     """
 
     def __init__(
         self, env: jinja2.Environment, context_processors: Sequence[ContextProcessor] = ()
     ) -> None:
         super().__init__(env=env, context_processors=[_common_context, *context_processors])
-        self._owners: dict[tuple[str, str], str] = {}
+        self._chains: dict[str, tuple[str, ...]] = {}
 
-    def block_owner(self, name: str, block: str) -> str:
-        """The template in `name`'s extends chain that defines `block`."""
-        key = (name, block)
-        if key in self._owners and not self.env.auto_reload:
-            return self._owners[key]
-        current: str | None = name
-        while current is not None:
-            if block in self.env.get_template(current).blocks:
-                self._owners[key] = current
-                return current
-            current = self._parent(current)
-        raise LookupError(f"no block {block!r} in {name!r} or its parents")
+    def chain(self, name: str) -> tuple[str, ...]:
+        """`name` and the templates it extends, the page first."""
+        chain = self._chains.get(name)
+        if chain is None or self.env.auto_reload:
+            names: list[str] = []
+            current: str | None = name
+            while current is not None:
+                names.append(current)
+                current = self._parent(current)
+            chain = self._chains[name] = tuple(names)
+        return chain
 
     def _parent(self, name: str) -> str | None:
         assert self.env.loader is not None
@@ -70,13 +68,28 @@ class Templates(Jinja2Templates):
     def render_fragment(
         self, request: Request, name: str, context: dict[str, Any], blocks: Sequence[str]
     ) -> str:
+        """`blocks` of `name`, in order, rendered in one context as the whole page would be.
+
+        One context for them all, since making one copies every variable. It holds the blocks
+        of the whole extends chain, as a full render's does, for `self.name()` and `super()`.
+        """
         context = {"request": request, **context}
         for processor in self.context_processors:
             context.update(processor(request))
-        return "".join(
-            render_block(self.env, self.block_owner(name, block), block, context)
-            for block in blocks
-        )
+        env = self.env
+        page, *parents = (env.get_template(owner) for owner in self.chain(name))
+        ctx = page.new_context(context)
+        for parent in parents:
+            for block, render in parent.blocks.items():
+                ctx.blocks.setdefault(block, []).append(render)
+        missing = [block for block in blocks if block not in ctx.blocks]
+        if missing:
+            raise LookupError(f"no block {missing[0]!r} in {name!r} or its parents")
+        try:
+            return "".join(env.concat(ctx.blocks[block][0](ctx)) for block in blocks)
+        except Exception:
+            env.handle_exception()
+            raise
 
 
 def make_templates(
