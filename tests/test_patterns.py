@@ -254,14 +254,28 @@ def test_the_login_page_with_passkeys_shows_what_passkeys_js_would_show(
 
 
 def test_no_state_loads_passkeys_js_where_passkeys_are_on(
-    gallery: TestClient, monkeypatch: pytest.MonkeyPatch
+    sqlite_template: Path, tmp_path: Path
 ) -> None:
     """`portal demo` serves the gallery on localhost, where passkeys are on: no state starts
     passkey autofill in its sandboxed frame (the passkey states show what the script would),
     while the live login page keeps its script and keeps the button hidden until the script
     finds a browser that can use passkeys."""
-    templates = gallery.app.state.shared.templates  # type: ignore[attr-defined]
-    monkeypatch.setitem(templates.env.globals, "passkeys_on", True)
+    path = tmp_path / "portal.db"
+    shutil.copy(sqlite_template, path)
+    settings = Settings(
+        secret_key="test-secret-key-gallery",
+        database_url=f"sqlite:///{path}",
+        base_url="http://localhost:8000",
+        demo=True,
+        smtp_port=free_port(),
+    )
+    with TestClient(
+        create_app(settings), base_url="http://localhost:8000", follow_redirects=False
+    ) as gallery:
+        _no_state_loads_passkeys_js(gallery)
+
+
+def _no_state_loads_passkeys_js(gallery: TestClient) -> None:
     for pattern in patterns.REGISTRY:
         page = gallery.get(f"/-/patterns/{pattern.name}").text
         assert not PASSKEY_SCRIPT.search(page), pattern.name

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, MutableMapping, Sequence
 from typing import Any
 
 import jinja2
@@ -30,6 +30,20 @@ def whole_usernames(text: str) -> Markup:
     `201-` and `wickedsprockets` read as two things, or as a username ending in a hyphen."""
     kept = _USERNAME.sub(r'<span class="nowrap">\g<0></span>', str(escape(text)))
     return Markup(kept)  # noqa: S704 - escaped above; the pattern matches no markup
+
+
+class _Environment(jinja2.Environment):
+    """Jinja's environment with each template's globals in a plain dict.
+
+    Jinja chains them to the environment's in a ChainMap, so that globals set after a
+    template loaded still reach it; every render then walks that map to copy the globals into
+    its context, and every `{% from … import %}` walks it again to see whether the importing
+    context holds globals of its own. The portal sets its globals once, before any template
+    loads (`make_templates`), so a copy made at load time reads the same and costs a dict.
+    """
+
+    def make_globals(self, d: MutableMapping[str, Any] | None) -> MutableMapping[str, Any]:
+        return {**self.globals, **(d or {})}
 
 
 class Templates(Jinja2Templates):
@@ -109,7 +123,7 @@ def make_templates(
     the base URL can be a passkey relying party, so that pages load static/js/passkeys.js.
     """
     assets = assets or Assets(static_dir(), watch=auto_reload)
-    env = jinja2.Environment(
+    env = _Environment(
         loader=jinja2.FileSystemLoader(templates_dir()),
         autoescape=True,
         auto_reload=auto_reload,
