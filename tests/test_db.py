@@ -29,6 +29,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import SQLModel
 
 import portal.base.models  # noqa: F401 - registers the tables
@@ -237,3 +238,42 @@ async def test_a_sqlite_lookup_waits_off_the_event_loop_while_the_database_is_lo
         holder.close()
         await db.dispose(engine)
     assert [row.name for row in rows] == ["a", "b"]
+
+
+_ADD = lookups.Write(
+    _LOOKED_UP.insert().values(id=bindparam("id"), name=bindparam("name"), at=bindparam("at"))
+)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+async def test_statements_in_a_unit_commit_with_it_and_fail_as_sqlalchemy_says(
+    database: str, request: pytest.FixtureRequest
+) -> None:
+    """`rows_in` and `count_in` run in the unit's own transaction: a unit that fails after them
+    keeps nothing, one that succeeds keeps all. Their errors are SQLAlchemy's (the error page
+    tells an outage by them), and carry no parameter: a value may be a hash or a mail body."""
+    url = request.getfixturevalue("sqlite_url" if database == "sqlite" else "postgres_schema")
+    engine = make_engine(url)
+    when = datetime(2026, 12, 1, 5, 0, 0, 250000)
+
+    def add_then_fail(conn: Connection) -> None:
+        assert lookups.count_in(conn, _ADD, {"id": 1, "name": "kept?", "at": when}) == 1
+        lookups.count_in(conn, _ADD, {"id": 1, "name": "secret-value", "at": when})
+
+    def add(conn: Connection) -> list[object]:
+        assert lookups.count_in(conn, _ADD, {"id": 2, "name": "b", "at": when}) == 1
+        return lookups.rows_in(conn, _BY_ID, {"low": 0})
+
+    await db.run(engine, lambda conn: _SCRATCH.create_all(conn), write=True)
+    try:
+        with pytest.raises(IntegrityError) as failed:
+            await db.run(engine, add_then_fail, write=True)
+        rows = await db.run(engine, add, write=True)
+        kept = await lookups.read(engine, _BY_ID, {"low": 0})
+    finally:
+        await db.run(engine, lambda conn: _SCRATCH.drop_all(conn), write=True)
+        await db.dispose(engine)
+    assert "secret-value" not in str(failed.value)
+    assert [(row.name, row.at) for row in rows] == [("b", when)]
+    assert [(row.name, row.at) for row in kept] == [("b", when)]

@@ -20,8 +20,9 @@ from portal.base.clock import Clock
 from portal.base.db import make_engine
 from portal.domain import audit
 from portal.security import redisstore
+from portal.security.alongside import store_apart
 from portal.security.redisstore import RedisStore
-from portal.security.sessionstore import DatabaseStore, Owner, PortalStore, Slide, store_apart
+from portal.security.sessionstore import DatabaseStore, Owner, PortalStore, Slide
 from portal.web import guard
 from tests.conftest import PASSWORD, REDIS_URL, Account, Auth, csrf_from, truncate_postgres
 

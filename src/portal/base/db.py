@@ -153,7 +153,7 @@ class _SQLiteWorkers:
     def call_waiting(self, work: Callable[[sqlite3.Connection], T]) -> T:
         """`work` on this (reader) thread's driver connection, waiting for a lock as long as
         any unit does."""
-        return self.call(lambda conn: work(_driver(conn)), write=False)
+        return self.call(lambda conn: work(driver(conn)), write=False)
 
     def submit(self, work: Callable[[Connection], T], write: bool) -> asyncio.Future[T]:
         workers = self.writer if write else self.readers
@@ -209,7 +209,8 @@ async def run(engine: AsyncEngine, work: Callable[[Connection], T], *, write: bo
         return await conn.run_sync(work)
 
 
-def _driver(conn: Connection) -> sqlite3.Connection:
+def driver(conn: Connection) -> sqlite3.Connection:
+    """The SQLite driver's own connection under `conn` (a unit of `run`)."""
     raw = conn.connection.driver_connection
     assert isinstance(raw, sqlite3.Connection)
     return raw

@@ -1,5 +1,5 @@
 """Lookups: the short reads every signed-in request makes, answered at once; and the writes a
-sign-in's answer waits for, in one round trip.
+sign-in's answer waits for, in one round trip, or in the writer's transaction on SQLite.
 
 A lookup reads by key, or by an indexed column. Its SQL is compiled once per dialect by
 SQLAlchemy and then runs on the driver itself: SQLAlchemy's execution steps, and on SQLite the
@@ -15,9 +15,10 @@ import sqlite3
 from typing import Any, NamedTuple
 
 import psycopg
-from sqlalchemy import Insert, Select
+from sqlalchemy import Connection, Delete, Insert, Select
 from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from portal.base import db
@@ -47,7 +48,7 @@ class Lookup:
     pass through the column types' own conversions both ways; rows come back as named tuples.
     """
 
-    def __init__(self, statement: Select[Any] | Insert) -> None:
+    def __init__(self, statement: Select[Any] | Insert | Delete) -> None:
         self.statement = statement
         self._columns = list(statement.selected_columns) if isinstance(statement, Select) else []
         names = [str(column.key) for column in self._columns]
@@ -119,10 +120,10 @@ class Lookup:
 
 
 class Write(Lookup):
-    """One INSERT (or INSERT … SELECT) whose values are all bound parameters, for `write_all`
-    or a connection's `execute`; it returns no rows, only how many it wrote."""
+    """One INSERT (or INSERT … SELECT) or DELETE whose values are all bound parameters, for
+    `write_all` or `count_in`; it returns no rows, only how many it wrote."""
 
-    def __init__(self, statement: Insert) -> None:
+    def __init__(self, statement: Insert | Delete) -> None:
         super().__init__(statement)
 
 
@@ -174,3 +175,38 @@ async def read(engine: AsyncEngine, lookup: Lookup, params: dict[str, Any]) -> l
         if not _busy(error):
             raise
     return await workers.readers.submit(functools.partial(workers.call_waiting, work))
+
+
+def _on_driver(conn: Connection, lookup: Lookup, params: dict[str, Any]) -> sqlite3.Cursor:
+    prepared = lookup._prepare(_SQLITE_DIALECT)
+    values = lookup._values(prepared, params)
+    try:
+        return db.driver(conn).execute(prepared.sql, values)
+    except sqlite3.Error as error:  # as SQLAlchemy raises it, for the error page and callers
+        raise DBAPIError.instance(
+            prepared.sql, values, error, sqlite3.Error, hide_parameters=True, dialect=conn.dialect
+        ) from error
+
+
+def rows_in(conn: Connection, lookup: Lookup, params: dict[str, Any]) -> list[Any]:
+    """`lookup`'s rows, in `conn`'s transaction (a unit of `db.run`).
+
+    On SQLite the writer's units run on its thread, one after the other, and a sign-in's answer
+    waits for its unit: there the statement runs on the driver's connection itself, in the
+    transaction SQLAlchemy began on it, as a lookup does. SQLAlchemy's execution steps cost
+    several times what SQLite does for these statements.
+    """
+    if conn.dialect.name != "sqlite":
+        return list(conn.execute(lookup.statement, params))
+    return lookup._rows(
+        lookup._prepare(_SQLITE_DIALECT), _on_driver(conn, lookup, params).fetchall()
+    )
+
+
+def count_in(conn: Connection, write: Write, params: dict[str, Any]) -> int:
+    """How many rows `write` wrote, in `conn`'s transaction (see `rows_in`)."""
+    if conn.dialect.name != "sqlite":
+        # SQLAlchemy keeps the driver's count of an INSERT only when asked to.
+        options = {"preserve_rowcount": True}
+        return int(conn.execute(write.statement, params, execution_options=options).rowcount)
+    return _on_driver(conn, write, params).rowcount

@@ -19,15 +19,8 @@ from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from portal.base.clock import Clock
-from portal.security.sessionstore import (
-    ID_PATTERN,
-    SEEN,
-    Alongside,
-    PortalStore,
-    Slide,
-    StaleCredentials,
-    store_apart,
-)
+from portal.security.alongside import Alongside, store_apart
+from portal.security.sessionstore import ID_PATTERN, SEEN, PortalStore, Slide, StaleCredentials
 from portal.web import csrf
 from portal.web.sessions import OWNER, SessionState, remove
 from portal.web.shared import shared_of

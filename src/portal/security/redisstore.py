@@ -21,11 +21,11 @@ from redis.asyncio import Redis
 from starsessions.stores.redis import RedisStore as StarsessionsRedisStore
 
 from portal.base.clock import Clock
+from portal.security.alongside import Alongside
 from portal.security.sessionstore import (
     CACHED_SECONDS,
     REPLACED_SECONDS,
     SEEN,
-    Alongside,
     Listed,
     Owner,
     OwnerRead,

@@ -28,7 +28,7 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import Connection, Delete, Table, bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -36,8 +36,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from portal.base import db, lookups
 from portal.base.clock import Clock
 from portal.base.models import Extension, WebSession, credential_stamp
+from portal.security.alongside import Alongside, store_all
 
 SESSIONS: Table = WebSession.__table__  # type: ignore[attr-defined]
+_COLUMNS = ("id", "data", "expires_at", "extension_id")  # what `create` writes
 _EXTENSIONS: Table = Extension.__table__  # type: ignore[attr-defined]
 ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{43}")  # the shape of every id the server issues
 SEEN = "_seen"  # when the expiry was last slid; the entry lives until SEEN + idle
@@ -45,37 +47,6 @@ REPLACED_SECONDS = 60.0  # an id replaced by a new one is known as such: longer 
 # How long a list kept for its owner (`fill_cached`) lasts: every change drops it at once, so this
 # only bounds a change whose drop was lost (Redis down), as the name kept in a session is.
 CACHED_SECONDS = 60.0
-
-
-class Alongside(Protocol):
-    """One statement committed with a request's session write, and told once it is stored."""
-
-    def write(self) -> tuple[lookups.Write, dict[str, Any]]:
-        """The statement and its parameters."""
-        ...
-
-    def wrote(self, rows: int) -> None:
-        """How many rows it wrote (before the commit: only say so in `stored`)."""
-        ...
-
-    def stored(self) -> None: ...
-
-
-def store_all(conn: Connection, items: Sequence[Alongside]) -> None:
-    for item in items:
-        write, params = item.write()
-        item.wrote(conn.execute(write.statement, params).rowcount)
-
-
-async def store_apart(engine: AsyncEngine, items: Sequence[Alongside]) -> None:
-    """Commit `items` in a transaction of their own: on a server database in one round trip
-    (the sign-in's answer waits for it), where BEGIN, each statement and COMMIT took one each."""
-    if db.sqlite_workers(engine) is not None:
-        await db.run(engine, lambda conn: store_all(conn, items), write=True)
-        return
-    counts = await lookups.write_all(engine, [item.write() for item in items])
-    for item, rows in zip(items, counts, strict=True):
-        item.wrote(rows)
 
 
 @dataclass(frozen=True)
@@ -245,9 +216,11 @@ class PortalStore:
 _LIVE = (SESSIONS.c.id == bindparam("key")) & (SESSIONS.c.expires_at > bindparam("now"))
 _READ = select(SESSIONS.c.data).where(_LIVE)
 _FOUND = select(SESSIONS.c.id).where(_LIVE)
-_INSERT = insert(SESSIONS)
-_REMOVE = delete(SESSIONS).where(SESSIONS.c.id == bindparam("key"))
-_REPLACED = insert(SESSIONS).values(id=bindparam("mark"), data=b"", expires_at=bindparam("until"))
+_INSERT = lookups.Write(insert(SESSIONS).values({name: bindparam(name) for name in _COLUMNS}))
+_REMOVE = lookups.Write(delete(SESSIONS).where(SESSIONS.c.id == bindparam("key")))
+_REPLACED = lookups.Write(
+    insert(SESSIONS).values(id=bindparam("mark"), data=b"", expires_at=bindparam("until"))
+)
 _WRITE = update(SESSIONS).where(_LIVE).values(data=bindparam("data"), expires_at=bindparam("until"))
 _OWNED = select(SESSIONS.c.id, SESSIONS.c.data).where(
     (SESSIONS.c.extension_id == bindparam("owner")) & (SESSIONS.c.expires_at > bindparam("now"))
@@ -256,7 +229,7 @@ _READ_NOW, _FOUND_NOW = lookups.Lookup(_READ), lookups.Lookup(_FOUND)
 _OWNED_NOW = lookups.Lookup(_OWNED)
 # Read after the new row is inserted, in its transaction: a password change or a disabling
 # that commits later waits for it (row lock, or SQLite's single writer) and deletes the row.
-_CREDENTIALS = (
+_CREDENTIALS = lookups.Lookup(
     select(_EXTENSIONS.c.password_changed_at, _EXTENSIONS.c.disabled)
     .where(_EXTENSIONS.c.id == bindparam("owner"))
     .with_for_update(read=True)
@@ -295,14 +268,14 @@ class DatabaseStore(PortalStore):
             store_all(conn, alongside)
             if replacing is not None:
                 self._retire(conn, replacing, now)
-            conn.execute(_INSERT, row)
+            lookups.count_in(conn, _INSERT, row)
             if owner is None:
                 return True
-            found: Any = conn.execute(_CREDENTIALS, {"owner": owner.id}).first()
+            found: Any = next(iter(lookups.rows_in(conn, _CREDENTIALS, {"owner": owner.id})), None)
             live = found is not None and not found.disabled
             if live and credential_stamp(owner.id, found.password_changed_at) == owner.stamp:
                 return True
-            conn.execute(_REMOVE, {"key": key})  # the alongside work still counts
+            lookups.count_in(conn, _REMOVE, {"key": key})  # the alongside work still counts
             return False
 
         if not await db.run(self.engine, work, write=True):
@@ -312,9 +285,11 @@ class DatabaseStore(PortalStore):
 
     def _retire(self, conn: Connection, session_id: str, now: float) -> None:
         """Delete the entry and note the id as replaced, once: by whoever deleted the entry."""
-        if conn.execute(_REMOVE, {"key": self.storage_key(session_id)}).rowcount:
+        if lookups.count_in(conn, _REMOVE, {"key": self.storage_key(session_id)}):
             until = now + REPLACED_SECONDS
-            conn.execute(_REPLACED, {"mark": self.replaced_key(session_id), "until": until})
+            lookups.count_in(
+                conn, _REPLACED, {"mark": self.replaced_key(session_id), "until": until}
+            )
 
     async def read(self, session_id: str, lifetime: int) -> bytes:
         params = {"key": self.storage_key(session_id), "now": self.clock()}
@@ -364,7 +339,7 @@ class DatabaseStore(PortalStore):
 
     async def remove(self, session_id: str) -> None:
         params = {"key": self.storage_key(session_id)}
-        await db.run(self.engine, lambda conn: conn.execute(_REMOVE, params), write=True)
+        await db.run(self.engine, lambda conn: lookups.count_in(conn, _REMOVE, params), write=True)
 
     def end_owned_statement(self, owner: int, keep: str | None = None) -> Delete:
         statement = delete(SESSIONS).where(SESSIONS.c.extension_id == owner)

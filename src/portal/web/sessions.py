@@ -10,7 +10,8 @@ from typing import Any
 from starlette.requests import HTTPConnection, Request
 
 from portal.base.clock import Clock
-from portal.security.sessionstore import SEEN, Alongside, Owner, OwnerRead, PortalStore
+from portal.security.alongside import Alongside
+from portal.security.sessionstore import SEEN, Owner, OwnerRead, PortalStore
 from portal.web.shared import shared_of
 
 OWNER = "uid"  # the signed-in extension's id: the store indexes the session under it

@@ -46,7 +46,8 @@ from portal.domain import passkeys as stored
 from portal.domain.accounts import Account
 from portal.domain.devices import minute
 from portal.flows.signin.service import take_attempt
-from portal.security.sessionstore import Alongside, OwnerRead
+from portal.security.alongside import Alongside
+from portal.security.sessionstore import OwnerRead
 from portal.security.throttle import Refusal
 from portal.web.shared import Shared
 
@@ -257,7 +258,6 @@ async def _verify(
 
 
 # --- the list ----------------------------------------------------------------------------------
-
 
 KEPT = "passkeys"  # the list's name among those kept with the owner's sessions
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from portal.domain import accounts, audit
-from portal.security.sessionstore import Alongside
+from portal.security.alongside import Alongside
 from portal.security.throttle import Attempt, Refusal
 from portal.web.shared import Shared
 
