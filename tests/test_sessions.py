@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 import anyio
@@ -11,13 +12,14 @@ import psycopg
 import pytest
 import redis as redis_sync
 from redis.asyncio import Redis
-from sqlalchemy import Column, Integer, MetaData, Table, bindparam, insert, text
+from sqlalchemy import Column, Connection, Integer, MetaData, Table, bindparam, insert, text
 from sqlalchemy.exc import DBAPIError
 from starlette.testclient import TestClient
 
 from portal.base import db, lookups
 from portal.base.clock import Clock
 from portal.base.db import make_engine
+from portal.base.models import Extension, Tenant, credential_stamp
 from portal.domain import audit
 from portal.security import redisstore
 from portal.security.alongside import store_apart
@@ -50,6 +52,35 @@ async def store(
     engine = make_engine(url)
     yield DatabaseStore(engine, "k")
     await db.dispose(engine)
+
+
+async def owners(store: PortalStore, count: int) -> list[Owner]:
+    """`count` owners a store will index sessions under: in a database, real extensions (a
+    session names one by foreign key, and is stored only under its current stamp)."""
+    if not isinstance(store, DatabaseStore):
+        return [Owner(7 + i, "s") for i in range(count)]
+    tenant, extension = Tenant.__table__, Extension.__table__  # type: ignore[attr-defined]
+    when = datetime(2026, 12, 1, 5, 0, tzinfo=UTC)
+
+    def add(conn: Connection) -> list[int]:
+        made = conn.execute(insert(tenant).values(code="owners", name="Owners", created_at=when))
+        tenant_id = made.inserted_primary_key[0]
+        rows = [
+            {
+                "tenant_id": tenant_id,
+                "number": str(200 + i),
+                "name": "",
+                "password_hash": "-",
+                "password_changed_at": when,
+                "disabled": False,
+                "created_at": when,
+            }
+            for i in range(count)
+        ]
+        return [conn.execute(insert(extension).values(row)).inserted_primary_key[0] for row in rows]
+
+    ids = await db.run(store.engine, add, write=True)
+    return [Owner(extension_id, credential_stamp(extension_id, when)) for extension_id in ids]
 
 
 async def audit_rows(store: DatabaseStore) -> list[str]:
@@ -145,25 +176,26 @@ async def test_create_issues_a_fresh_random_id_and_read_returns_the_data(
 
 @pytest.mark.anyio
 async def test_a_session_and_its_owners_list_read_in_one_step(store: PortalStore) -> None:
-    """What the Settings tab reads: the data `read` gives and, where the store gives both at
-    once (Redis: one script), exactly what `owned` lists, a session signed out alone left out."""
+    """What the Settings tab reads: the data `read` gives and, in the same step (Redis: one
+    script; a database: one lookup), exactly what `owned` lists, a session signed out alone
+    left out."""
     anonymous = await store.create(b'{"a":1}', ttl=60)
     assert await store.read_with_owned(anonymous, 60, "uid") == (b'{"a":1}', None)
     named = await store.create(b'{"uid":"7"}', ttl=60)  # no owner's id: no list
     assert await store.read_with_owned(named, 60, "uid") == (b'{"uid":"7"}', None)
     assert await store.read_with_owned("C" * 43, 60, "uid") == (b"", None)
-    if not isinstance(store, RedisStore):
-        return  # the database store reads the list apart, a lookup of its own
-    mine = [await store.create(b'{"uid":7}', ttl=60, owner=Owner(7, "s")) for _ in range(3)]
-    await store.create(b'{"uid":8}', ttl=60, owner=Owner(8, "s"))
-    await store.remove(mine[2])  # its index entry stays until the list is read
+    owner, other = await owners(store, 2)
+    blob = b'{"uid":%d}' % owner.id
+    mine = [await store.create(blob, ttl=60, owner=owner) for _ in range(3)]
+    await store.create(b'{"uid":%d}' % other.id, ttl=60, owner=other)
+    await store.remove(mine[2])  # in Redis, its index entry stays until the list is read
 
     data, listed = await store.read_with_owned(mine[0], 60, "uid")
 
-    assert data == b'{"uid":7}'
-    assert listed is not None and listed.owner == 7
-    assert sorted(listed.sessions) == sorted((store.storage_key(s), b'{"uid":7}') for s in mine[:2])
-    assert listed.sessions == await store.owned(7)
+    assert data == blob
+    assert listed is not None and listed.owner == owner.id
+    assert sorted(listed.sessions) == sorted((store.storage_key(s), blob) for s in mine[:2])
+    assert sorted(listed.sessions) == sorted(await store.owned(owner.id))
 
 
 @pytest.mark.anyio

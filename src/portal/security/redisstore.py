@@ -179,6 +179,8 @@ return redis.call('DEL', KEYS[2])
 class RedisStore(PortalStore):
     """Sessions in Redis, through starsessions' RedisStore for reads and removals."""
 
+    keeps_lists = True
+
     def __init__(
         self,
         redis: Redis,

@@ -101,6 +101,7 @@ class PortalStore:
     """
 
     in_database = False  # whether `create` can commit `alongside` work in its own transaction
+    keeps_lists = False  # whether `fill_cached` keeps anything
 
     def __init__(self, secret_key: str, clock: Clock | None = None) -> None:
         self._key = hashlib.sha256(b"portal-session:" + secret_key.encode()).digest()
@@ -227,6 +228,13 @@ _OWNED = select(SESSIONS.c.id, SESSIONS.c.data).where(
 )
 _READ_NOW, _FOUND_NOW = lookups.Lookup(_READ), lookups.Lookup(_FOUND)
 _OWNED_NOW = lookups.Lookup(_OWNED)
+# A session with its owner's live sessions (itself among them), by the owner's index.
+_OWNER_OF = select(SESSIONS.c.extension_id).where(_LIVE).scalar_subquery()
+_WITH_OWNED = lookups.Lookup(
+    select(SESSIONS.c.id, SESSIONS.c.data, SESSIONS.c.extension_id).where(
+        (SESSIONS.c.extension_id == _OWNER_OF) & (SESSIONS.c.expires_at > bindparam("now"))
+    )
+)
 # Read after the new row is inserted, in its transaction: a password change or a disabling
 # that commits later waits for it (row lock, or SQLite's single writer) and deletes the row.
 _CREDENTIALS = lookups.Lookup(
@@ -290,6 +298,17 @@ class DatabaseStore(PortalStore):
             lookups.count_in(
                 conn, _REPLACED, {"mark": self.replaced_key(session_id), "until": until}
             )
+
+    async def read_with_owned(self, session_id: str, lifetime: int, owner_field: str) -> Listed:
+        # One lookup for both: the owner's index holds the session itself. A session without
+        # an owner (not signed in) lists nothing, and is read as it is.
+        key = self.storage_key(session_id)
+        rows = await lookups.read(self.engine, _WITH_OWNED, {"key": key, "now": self.clock()})
+        owned = [(row.id, bytes(row.data)) for row in rows]
+        mine = [data for found, data in owned if found == key]
+        if not mine:
+            return await self.read(session_id, lifetime), None
+        return mine[0], OwnerRead(rows[0].extension_id, owned, {}, "")
 
     async def read(self, session_id: str, lifetime: int) -> bytes:
         params = {"key": self.storage_key(session_id), "now": self.clock()}

@@ -273,7 +273,7 @@ async def rows(
         if kept is not None:
             return kept
     found = [row(passkey) for passkey in await stored.listed(shared.engine, extension_id)]
-    if read is not None:
+    if read is not None and shared.store.keeps_lists:
         value = json.dumps(found, separators=(",", ":")).encode()
         await shared.store.fill_cached(extension_id, KEPT, value, read.version)
     return found
