@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from portal.middleware.accesslog import holds_secret
@@ -62,6 +61,15 @@ def security_headers(
     return headers
 
 
+_REFERRER = b"referrer-policy"
+
+
+def _encoded(headers: dict[str, str]) -> list[tuple[bytes, bytes]]:
+    return [
+        (name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()
+    ]
+
+
 class SecurityHeadersMiddleware:
     """Adds the security headers to every response, and `no-store` to every dynamic one.
 
@@ -83,13 +91,17 @@ class SecurityHeadersMiddleware:
         static_prefix: str = "/static/",
     ) -> None:
         self.app = app
-        self.headers = security_headers(https=https, connect=connect, images=images)
-        self.secret_headers = security_headers(
-            https=https, connect=connect, images=images, secret=True
-        )
-        self.static_headers = self.headers
+        headers = security_headers(https=https, connect=connect, images=images)
+        secret_headers = security_headers(https=https, connect=connect, images=images, secret=True)
+        static_headers = headers
         if framed_gallery:
-            self.static_headers = {**self.headers, "Cross-Origin-Resource-Policy": "cross-origin"}
+            static_headers = {**headers, "Cross-Origin-Resource-Policy": "cross-origin"}
+        # Encoded once, with no-store for every dynamic answer: each answer adds those its app
+        # did not set itself, in one pass over what it set.
+        no_store = {"Cache-Control": "no-store"}
+        self.headers = _encoded({**headers, **no_store})
+        self.secret_headers = _encoded({**secret_headers, **no_store})
+        self.static_headers = _encoded(static_headers)
         self.static_prefix = static_prefix
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -102,13 +114,12 @@ class SecurityHeadersMiddleware:
 
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                for name, value in added.items():
-                    headers.setdefault(name, value)
+                headers = list(message.get("headers", ()))
                 if secret:  # whatever the page asked for
-                    headers["Referrer-Policy"] = added["Referrer-Policy"]
-                if dynamic:
-                    headers.setdefault("Cache-Control", "no-store")
+                    headers = [header for header in headers if header[0].lower() != _REFERRER]
+                present = {name.lower() for name, _ in headers}
+                headers += [header for header in added if header[0] not in present]
+                message["headers"] = headers
             await send(message)
 
         await self.app(scope, receive, send_wrapper)
