@@ -24,6 +24,9 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
+_encode = json.JSONEncoder(ensure_ascii=False).encode  # json.dumps makes one per call
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object a line, for log collectors."""
 
@@ -38,7 +41,7 @@ class JsonFormatter(logging.Formatter):
         }
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, ensure_ascii=False)
+        return _encode(entry)
 
 
 PLAIN = "%(asctime)s %(process)d %(levelname)s %(name)s [%(request_id)s] %(message)s"
