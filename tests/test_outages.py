@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import shutil
 import socket
+import sqlite3
 import subprocess
 import threading
 import time
@@ -317,3 +318,19 @@ def test_after_postgresql_drops_every_connection_every_request_succeeds(
         # /phone reads its session with a lookup: every lookup connection is dead too.
         pages = [client.get(path).status_code for path in ("/healthz", "/phone") * 10]
         assert pages == [200] * 20
+
+
+def test_a_sqlite_lookup_that_fails_is_the_busy_page(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A lookup SQLite cannot answer for another reason than a lock (a disk I/O error, say) is
+    a passing outage like the others: the busy page, never a 500."""
+    settings = Settings(secret_key="test-secret-key-lookup", database_url=sqlite_url)
+
+    def failing(*args: object, **kwargs: object) -> None:
+        raise sqlite3.OperationalError("disk I/O error")
+
+    with TestClient(create_app(settings), follow_redirects=False) as client:
+        monkeypatch.setattr(lookups.Lookup, "on_sqlite", failing)
+        answer = client.get("/phone", headers={"Cookie": "portal_session=" + "A" * 43})
+    assert_busy_page(answer)

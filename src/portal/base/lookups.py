@@ -18,7 +18,7 @@ import psycopg
 from sqlalchemy import Connection, Delete, Insert, Select
 from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
 from sqlalchemy.engine import Dialect
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, StatementError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from portal.base import db
@@ -170,22 +170,31 @@ async def read(engine: AsyncEngine, lookup: Lookup, params: dict[str, Any]) -> l
         return await _read_on_server(engine, lookup, params)
     work = functools.partial(lookup.on_sqlite, params=params)
     try:
-        return workers.call_at_once(work)
-    except sqlite3.OperationalError as error:
-        if not _busy(error):
-            raise
-    return await workers.readers.submit(functools.partial(workers.call_waiting, work))
+        try:
+            return workers.call_at_once(work)
+        except sqlite3.OperationalError as error:
+            if not _busy(error):
+                raise
+        return await workers.readers.submit(functools.partial(workers.call_waiting, work))
+    except sqlite3.Error as error:
+        raise _as_sqlalchemy(lookup, error, engine.dialect) from error
+
+
+def _as_sqlalchemy(lookup: Lookup, error: sqlite3.Error, dialect: Dialect) -> StatementError:
+    """SQLite's error as SQLAlchemy raises it, parameters hidden: callers and the error page
+    (a passing outage is the busy page, not a 500) tell errors by SQLAlchemy's types."""
+    sql = lookup._prepare(_SQLITE_DIALECT).sql
+    return DBAPIError.instance(
+        sql, None, error, sqlite3.Error, hide_parameters=True, dialect=dialect
+    )
 
 
 def _on_driver(conn: Connection, lookup: Lookup, params: dict[str, Any]) -> sqlite3.Cursor:
     prepared = lookup._prepare(_SQLITE_DIALECT)
-    values = lookup._values(prepared, params)
     try:
-        return db.driver(conn).execute(prepared.sql, values)
-    except sqlite3.Error as error:  # as SQLAlchemy raises it, for the error page and callers
-        raise DBAPIError.instance(
-            prepared.sql, values, error, sqlite3.Error, hide_parameters=True, dialect=conn.dialect
-        ) from error
+        return db.driver(conn).execute(prepared.sql, lookup._values(prepared, params))
+    except sqlite3.Error as error:
+        raise _as_sqlalchemy(lookup, error, conn.dialect) from error
 
 
 def rows_in(conn: Connection, lookup: Lookup, params: dict[str, Any]) -> list[Any]:
