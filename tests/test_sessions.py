@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from typing import Any
 
 import anyio
@@ -12,17 +11,17 @@ import psycopg
 import pytest
 import redis as redis_sync
 from redis.asyncio import Redis
-from sqlalchemy import Column, Connection, Integer, MetaData, Table, bindparam, insert, text
+from sqlalchemy import Column, Integer, MetaData, Table, bindparam, insert, text
 from sqlalchemy.exc import DBAPIError
 from starlette.testclient import TestClient
 
 from portal.base import db, lookups
 from portal.base.clock import Clock
-from portal.base.db import make_engine
-from portal.base.models import Extension, Tenant, credential_stamp
-from portal.domain import audit
+from portal.base.db import make_engine, make_sessionmaker
+from portal.domain import accounts, audit
 from portal.security import redisstore
 from portal.security.alongside import store_apart
+from portal.security.passwords import Passwords
 from portal.security.redisstore import RedisStore
 from portal.security.sessionstore import DatabaseStore, Owner, PortalStore, Slide
 from portal.web import guard
@@ -59,28 +58,17 @@ async def owners(store: PortalStore, count: int) -> list[Owner]:
     session names one by foreign key, and is stored only under its current stamp)."""
     if not isinstance(store, DatabaseStore):
         return [Owner(7 + i, "s") for i in range(count)]
-    tenant, extension = Tenant.__table__, Extension.__table__  # type: ignore[attr-defined]
-    when = datetime(2026, 12, 1, 5, 0, tzinfo=UTC)
-
-    def add(conn: Connection) -> list[int]:
-        made = conn.execute(insert(tenant).values(code="owners", name="Owners", created_at=when))
-        tenant_id = made.inserted_primary_key[0]
-        rows = [
-            {
-                "tenant_id": tenant_id,
-                "number": str(200 + i),
-                "name": "",
-                "password_hash": "-",
-                "password_changed_at": when,
-                "disabled": False,
-                "created_at": when,
-            }
-            for i in range(count)
-        ]
-        return [conn.execute(insert(extension).values(row)).inserted_primary_key[0] for row in rows]
-
-    ids = await db.run(store.engine, add, write=True)
-    return [Owner(extension_id, credential_stamp(extension_id, when)) for extension_id in ids]
+    passwords = Passwords(memory_kib=8, time_cost=1)  # a hash is needed, not its strength
+    try:
+        async with make_sessionmaker(store.engine)() as session:
+            await accounts.create_tenant(session, "owners", "Owners")
+            made = [
+                (await accounts.create_extension(session, passwords, f"{200 + i}-owners", "O"))[0]
+                for i in range(count)
+            ]
+    finally:
+        passwords.close()
+    return [Owner(e.id, accounts.credential_stamp(e)) for e in made]  # type: ignore[arg-type]
 
 
 async def audit_rows(store: DatabaseStore) -> list[str]:
