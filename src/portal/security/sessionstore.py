@@ -214,7 +214,8 @@ class PortalStore:
 
 
 # Built once: every request reads its session, and building a statement costs more than running it.
-_LIVE = (SESSIONS.c.id == bindparam("key")) & (SESSIONS.c.expires_at > bindparam("now"))
+_UNEXPIRED = SESSIONS.c.expires_at > bindparam("now")
+_LIVE = (SESSIONS.c.id == bindparam("key")) & _UNEXPIRED
 _READ = select(SESSIONS.c.data).where(_LIVE)
 _FOUND = select(SESSIONS.c.id).where(_LIVE)
 _INSERT = lookups.Write(insert(SESSIONS).values({name: bindparam(name) for name in _COLUMNS}))
@@ -224,7 +225,7 @@ _REPLACED = lookups.Write(
 )
 _WRITE = update(SESSIONS).where(_LIVE).values(data=bindparam("data"), expires_at=bindparam("until"))
 _OWNED = select(SESSIONS.c.id, SESSIONS.c.data).where(
-    (SESSIONS.c.extension_id == bindparam("owner")) & (SESSIONS.c.expires_at > bindparam("now"))
+    (SESSIONS.c.extension_id == bindparam("owner")) & _UNEXPIRED
 )
 _READ_NOW, _FOUND_NOW = lookups.Lookup(_READ), lookups.Lookup(_FOUND)
 _OWNED_NOW = lookups.Lookup(_OWNED)
@@ -232,7 +233,7 @@ _OWNED_NOW = lookups.Lookup(_OWNED)
 _OWNER_OF = select(SESSIONS.c.extension_id).where(_LIVE).scalar_subquery()
 _WITH_OWNED = lookups.Lookup(
     select(SESSIONS.c.id, SESSIONS.c.data, SESSIONS.c.extension_id).where(
-        (SESSIONS.c.extension_id == _OWNER_OF) & (SESSIONS.c.expires_at > bindparam("now"))
+        (SESSIONS.c.extension_id == _OWNER_OF) & _UNEXPIRED
     )
 )
 # Read after the new row is inserted, in its transaction: a password change or a disabling
